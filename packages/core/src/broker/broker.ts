@@ -1,0 +1,312 @@
+import { ErrorCodes, TaskqError } from '../errors.js';
+import type { ClusterStat } from '../cluster/stat.js';
+
+/**
+ * The Broker contract. A broker moves opaque signed packages (strings) with
+ * at-least-once delivery: a delivery that is not acknowledged within the
+ * broker's `retrySeconds` (its visibility timeout / lease) is delivered again.
+ *
+ * Implement it by extending {@link BaseBroker}, which validates arguments,
+ * enforces `close()` semantics and gives defaults for the bulk calls; then run
+ * `@taskq/conformance` against the adapter.
+ */
+export interface Broker {
+  /** Queue name (Django Q's list_key): the cluster name unless routed elsewhere. */
+  readonly queue: string;
+  readonly capabilities: BrokerCapabilities;
+  enqueue(payload: string, options?: EnqueueOptions): Promise<string>;
+  enqueueMany(items: readonly EnqueueItem[]): Promise<string[]>;
+  /** Up to `max` deliveries, waiting up to `waitMs` when none is ready. Never busy-polls. */
+  dequeue(options?: DequeueOptions): Promise<Delivery[]>;
+  /** Processing finished: never deliver again. Harmless when repeated or when the lease expired. */
+  acknowledge(receipt: string): Promise<void>;
+  acknowledgeMany(receipts: readonly string[]): Promise<void>;
+  /** Drop a delivery that can never succeed (undecodable or forged package). */
+  fail(receipt: string): Promise<void>;
+  /** Remove a message explicitly. */
+  delete(receipt: string): Promise<void>;
+  /** Keep a running delivery invisible for `seconds` more (capability `extendLease`). */
+  extend(receipt: string, seconds: number): Promise<void>;
+  /** Messages waiting to be delivered (capability `exactCounts` says whether exact). */
+  queueSize(): Promise<number>;
+  /** Messages delivered but not acknowledged. */
+  lockSize(): Promise<number>;
+  purgeQueue(): Promise<void>;
+  deleteQueue(): Promise<void>;
+  /** Contacts the server; rejects with TASKQ_BROKER_UNAVAILABLE when it cannot. */
+  ping(): Promise<void>;
+  info(): Promise<BrokerInfo>;
+  /** Messages waiting, for the dashboard (capability `listQueued`). */
+  listQueued(options?: { limit?: number; offset?: number }): Promise<QueuedMessage[]>;
+  /** Cluster heartbeats (capability `stats`); otherwise the store keeps them. */
+  setStat(key: string, stat: ClusterStat, ttlSeconds: number): Promise<void>;
+  getStats(): Promise<ClusterStat[]>;
+  deleteStat(key: string): Promise<void>;
+  /** Idempotent. Every later call rejects with TASKQ_BROKER_CLOSED. */
+  close(): Promise<void>;
+  readonly closed: boolean;
+}
+
+export interface BrokerCapabilities {
+  /** Deliveries carry receipts and are redelivered when not acknowledged. */
+  receipts: boolean;
+  /** `extend` pushes a delivery's lease further. */
+  extendLease: boolean;
+  /** `queueSize`/`lockSize` are exact, not approximate. */
+  exactCounts: boolean;
+  /** `dequeue` can return more than one delivery. */
+  bulkDequeue: boolean;
+  /** `enqueueMany` is one round trip. */
+  bulkEnqueue: boolean;
+  /** `enqueue` honours `delayMs`. */
+  delay: boolean;
+  /** `enqueue` honours `priority` (higher first). */
+  priority: boolean;
+  /** Largest payload in bytes, or null for no practical limit. */
+  maxPayloadBytes: number | null;
+  /** setStat/getStats are native to the broker. */
+  stats: boolean;
+  /** listQueued works. */
+  listQueued: boolean;
+}
+
+export interface EnqueueOptions {
+  /** Deliver no earlier than this many ms from now (capability `delay`). */
+  delayMs?: number;
+  /** Higher runs first (capability `priority`). */
+  priority?: number;
+}
+
+export interface EnqueueItem {
+  payload: string;
+  options?: EnqueueOptions;
+}
+
+export interface DequeueOptions {
+  /** Most deliveries to return. Default 1. */
+  max?: number;
+  /** How long to wait when nothing is ready. Default 0 (no wait). */
+  waitMs?: number;
+  /** Ends a blocking wait early (brokers honour it where the client allows). */
+  signal?: AbortSignal;
+}
+
+export interface Delivery {
+  receipt: string;
+  payload: string;
+  /** How many times this message has been delivered, including this one, where known. */
+  deliveries?: number;
+}
+
+export interface QueuedMessage {
+  id: string;
+  payload: string;
+  /** Locked (delivered, not acknowledged) until this time, if locked. */
+  lockedUntil?: Date | null;
+  runAt?: Date | null;
+}
+
+export interface BrokerInfo {
+  /** e.g. "memory", "redis 7.0.15", "postgres 15.4". */
+  server: string;
+  queue: string;
+  [key: string]: unknown;
+}
+
+/** What a broker package's factory receives. */
+export interface BrokerFactoryOptions {
+  queue: string;
+  /** Visibility timeout / lease in seconds (Django Q's `retry`). */
+  retrySeconds: number;
+}
+
+/** Broker packages export one of these so `broker: 'scheme://…'` resolves to them. */
+export interface BrokerFactory {
+  readonly schemes: readonly string[];
+  create(url: string, options: BrokerFactoryOptions): Broker | Promise<Broker>;
+}
+
+/**
+ * Base class for brokers: public methods check state and arguments, then call
+ * the `_`-prefixed hooks an adapter implements. Bulk calls default to loops;
+ * adapters override them when the server batches.
+ */
+export abstract class BaseBroker implements Broker {
+  abstract readonly capabilities: BrokerCapabilities;
+  readonly queue: string;
+  readonly retrySeconds: number;
+  #closed = false;
+  #closing: Promise<void> | undefined;
+
+  protected constructor(options: BrokerFactoryOptions) {
+    if (!options.queue) throw new TaskqError(ErrorCodes.INVALID_ARGUMENT, 'A broker needs a non-empty queue name.');
+    if (!(options.retrySeconds > 0)) {
+      throw new TaskqError(ErrorCodes.INVALID_ARGUMENT, 'A broker needs retrySeconds > 0 (its visibility timeout).');
+    }
+    this.queue = options.queue;
+    this.retrySeconds = options.retrySeconds;
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  protected assertOpen(): void {
+    if (this.#closed) {
+      throw new TaskqError(ErrorCodes.BROKER_CLOSED, `Broker for queue "${this.queue}" is closed; create a new one.`);
+    }
+  }
+
+  #checkPayload(payload: string): void {
+    if (typeof payload !== 'string') {
+      throw new TaskqError(ErrorCodes.INVALID_ARGUMENT, 'Broker payloads are strings (signed packages).');
+    }
+    const max = this.capabilities.maxPayloadBytes;
+    if (max !== null && Buffer.byteLength(payload) > max) {
+      throw new TaskqError(
+        ErrorCodes.PAYLOAD_TOO_LARGE,
+        `Package is ${Buffer.byteLength(payload)} bytes; this broker takes at most ${max}. ` +
+          'Pass a reference (a key or URL) instead of the data, or turn on `compress`.',
+      );
+    }
+  }
+
+  async enqueue(payload: string, options: EnqueueOptions = {}): Promise<string> {
+    this.assertOpen();
+    this.#checkPayload(payload);
+    return this._enqueue(payload, options);
+  }
+
+  async enqueueMany(items: readonly EnqueueItem[]): Promise<string[]> {
+    this.assertOpen();
+    for (const item of items) this.#checkPayload(item.payload);
+    if (items.length === 0) return [];
+    return this._enqueueMany(items);
+  }
+
+  async dequeue(options: DequeueOptions = {}): Promise<Delivery[]> {
+    this.assertOpen();
+    const max = options.max ?? 1;
+    if (!Number.isInteger(max) || max < 1) {
+      throw new TaskqError(ErrorCodes.INVALID_ARGUMENT, `dequeue max must be a positive integer, got ${max}.`);
+    }
+    const waitMs = Math.max(0, options.waitMs ?? 0);
+    const deliveries = await this._dequeue(this.capabilities.bulkDequeue ? max : 1, waitMs, options.signal);
+    return deliveries;
+  }
+
+  async acknowledge(receipt: string): Promise<void> {
+    this.assertOpen();
+    await this._acknowledge(receipt);
+  }
+
+  async acknowledgeMany(receipts: readonly string[]): Promise<void> {
+    this.assertOpen();
+    if (receipts.length > 0) await this._acknowledgeMany(receipts);
+  }
+
+  async fail(receipt: string): Promise<void> {
+    this.assertOpen();
+    await this._delete(receipt);
+  }
+
+  async delete(receipt: string): Promise<void> {
+    this.assertOpen();
+    await this._delete(receipt);
+  }
+
+  async extend(receipt: string, seconds: number): Promise<void> {
+    this.assertOpen();
+    if (!this.capabilities.extendLease) return;
+    await this._extend(receipt, seconds);
+  }
+
+  async queueSize(): Promise<number> {
+    this.assertOpen();
+    return this._queueSize();
+  }
+
+  async lockSize(): Promise<number> {
+    this.assertOpen();
+    return this._lockSize();
+  }
+
+  async purgeQueue(): Promise<void> {
+    this.assertOpen();
+    await this._purgeQueue();
+  }
+
+  async deleteQueue(): Promise<void> {
+    this.assertOpen();
+    await this._deleteQueue();
+  }
+
+  async ping(): Promise<void> {
+    this.assertOpen();
+    await this._ping();
+  }
+
+  async info(): Promise<BrokerInfo> {
+    this.assertOpen();
+    return this._info();
+  }
+
+  async listQueued(options: { limit?: number; offset?: number } = {}): Promise<QueuedMessage[]> {
+    this.assertOpen();
+    if (!this.capabilities.listQueued) return [];
+    return this._listQueued(options.limit ?? 100, options.offset ?? 0);
+  }
+
+  async setStat(key: string, stat: ClusterStat, ttlSeconds: number): Promise<void> {
+    this.assertOpen();
+    await this._setStat(key, stat, ttlSeconds);
+  }
+
+  async getStats(): Promise<ClusterStat[]> {
+    this.assertOpen();
+    return this._getStats();
+  }
+
+  async deleteStat(key: string): Promise<void> {
+    this.assertOpen();
+    await this._deleteStat(key);
+  }
+
+  close(): Promise<void> {
+    if (this.#closing) return this.#closing;
+    this.#closed = true;
+    this.#closing = this._close();
+    return this.#closing;
+  }
+
+  protected abstract _enqueue(payload: string, options: EnqueueOptions): Promise<string>;
+  protected async _enqueueMany(items: readonly EnqueueItem[]): Promise<string[]> {
+    const ids: string[] = [];
+    for (const item of items) ids.push(await this._enqueue(item.payload, item.options ?? {}));
+    return ids;
+  }
+  protected abstract _dequeue(max: number, waitMs: number, signal?: AbortSignal): Promise<Delivery[]>;
+  protected abstract _acknowledge(receipt: string): Promise<void>;
+  protected async _acknowledgeMany(receipts: readonly string[]): Promise<void> {
+    for (const receipt of receipts) await this._acknowledge(receipt);
+  }
+  protected abstract _delete(receipt: string): Promise<void>;
+  protected async _extend(_receipt: string, _seconds: number): Promise<void> {}
+  protected abstract _queueSize(): Promise<number>;
+  protected abstract _lockSize(): Promise<number>;
+  protected abstract _purgeQueue(): Promise<void>;
+  protected abstract _deleteQueue(): Promise<void>;
+  protected abstract _ping(): Promise<void>;
+  protected abstract _info(): Promise<BrokerInfo>;
+  protected async _listQueued(_limit: number, _offset: number): Promise<QueuedMessage[]> {
+    return [];
+  }
+  protected async _setStat(_key: string, _stat: ClusterStat, _ttlSeconds: number): Promise<void> {
+    throw new TaskqError(ErrorCodes.INVALID_ARGUMENT, 'This broker keeps no stats; the cluster uses its store.');
+  }
+  protected async _getStats(): Promise<ClusterStat[]> {
+    return [];
+  }
+  protected async _deleteStat(_key: string): Promise<void> {}
+  protected abstract _close(): Promise<void>;
+}

@@ -1,0 +1,147 @@
+import { availableParallelism } from 'node:os';
+import { z } from 'zod';
+import type { Broker } from '../broker/broker.js';
+import { ErrorCodes, TaskqError } from '../errors.js';
+import type { Logger, LogLevel } from '../logger.js';
+import type { ErrorReporter } from '../reporter.js';
+import type { Serializer } from '../serialize/serializer.js';
+import type { ResultStore } from '../store/result-store.js';
+import type { RetryPolicy } from '../task/task.js';
+
+/**
+ * Every option taskq reads, validated in one place. Defaults follow Django Q's
+ * Q_CLUSTER (the Django Q name is given where it differs).
+ */
+const seconds = z.number().positive();
+const retryPolicy = z.object({
+  backoff: z.enum(['fixed', 'exponential']),
+  delayMs: z.number().nonnegative(),
+  maxDelayMs: z.number().positive().optional(),
+  jitter: z.number().min(0).max(1).optional(),
+});
+
+const isInstance = (method: string) => (value: unknown) =>
+  typeof value === 'object' && value !== null && typeof (value as Record<string, unknown>)[method] === 'function';
+
+export const configSchema = z
+  .object({
+    name: z
+      .string()
+      .min(1)
+      .regex(/^[\w.-]+$/, 'use letters, digits, "_", "." or "-"')
+      .default('default'),
+    /** Queue this process works on and enqueues to by default (django-q2 `cluster_name`). Default: `name`. */
+    cluster: z
+      .string()
+      .min(1)
+      .regex(/^[\w.-]+$/)
+      .optional(),
+    secretKey: z.string().min(1).optional(),
+    broker: z
+      .union([z.string().min(1), z.custom<Broker>(isInstance('dequeue'), 'a Broker instance')])
+      .default('memory:'),
+    store: z
+      .union([z.string().min(1), z.custom<ResultStore>(isInstance('saveMany'), 'a ResultStore instance')])
+      .optional(),
+    tasks: z.array(z.string().min(1)).default([]),
+    workers: z
+      .number()
+      .int()
+      .min(1)
+      .default(() => availableParallelism()),
+    concurrency: z.number().int().min(1).default(1),
+    recycle: z.number().int().min(0).default(500),
+    maxHeapMb: z.number().positive().nullable().default(null),
+    timeout: seconds.nullable().default(null),
+    retry: seconds.default(60),
+    maxAttempts: z.number().int().min(0).default(0),
+    ackFailures: z.boolean().default(false),
+    retryPolicy: retryPolicy.nullable().default(null),
+    compress: z.boolean().default(false),
+    maxAge: seconds.nullable().default(null),
+    saveLimit: z.number().int().min(-1).default(250),
+    saveLimitPer: z.enum(['group', 'name', 'func']).nullable().default(null),
+    guardCycle: z.number().min(0.05).max(60).default(0.5),
+    scheduler: z.boolean().default(true),
+    catchUp: z.boolean().default(true),
+    timezone: z.string().min(1).default('UTC'),
+    sync: z.boolean().default(false),
+    queueLimit: z.number().int().min(1).nullable().default(null),
+    bulk: z.number().int().min(1).default(1),
+    cached: z.union([z.boolean(), z.number().positive()]).default(false),
+    stopTimeout: seconds.default(30),
+    leaseExtension: z.boolean().default(true),
+    workerExecArgv: z.array(z.string()).default([]),
+    logLevel: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),
+    logger: z.custom<Logger>(isInstance('info'), 'a Logger ({debug, info, warn, error})').optional(),
+    serializer: z.custom<Serializer>(isInstance('serialize'), 'a Serializer').optional(),
+    errorReporters: z.array(z.custom<ErrorReporter>(isInstance('report'), 'an ErrorReporter')).default([]),
+    label: z.string().default('taskq'),
+  })
+  .strict();
+
+export type TaskqOptions = z.input<typeof configSchema>;
+export type ResolvedConfig = Omit<z.output<typeof configSchema>, 'queueLimit' | 'cluster'> & {
+  cluster: string;
+  queueLimit: number;
+  retryPolicy: RetryPolicy | null;
+  logLevel: LogLevel;
+};
+
+const FIXES: Record<string, string> = {
+  name: 'set `name` to a short identifier such as "default" or "billing"',
+  secretKey: 'set `secretKey` (or TASKQ_SECRET_KEY) to a long random string shared by every process of the cluster',
+  workers: 'set `workers` to a whole number of threads, at least 1',
+  timeout: 'set `timeout` to a number of seconds, or null for none',
+  retry: 'set `retry` to the number of seconds before an unacknowledged task is delivered again',
+  saveLimit: 'set `saveLimit` to N successes to keep, 0 for all, or -1 for none',
+};
+
+/** Validate and fill defaults. Throws TaskqError TASKQ_CONFIG_INVALID naming each bad option and its fix. */
+export function resolveConfig(options: TaskqOptions = {}): ResolvedConfig {
+  const parsed = configSchema.safeParse(options);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((issue) => {
+      const option = issue.path.join('.') || '(options)';
+      const fix = FIXES[String(issue.path[0])];
+      if (issue.code === 'unrecognized_keys') {
+        return `unknown option(s) ${issue.keys.map((k) => `\`${k}\``).join(', ')}: check the spelling against the @taskq/core README`;
+      }
+      return `\`${option}\`: ${issue.message}${fix ? ` — ${fix}` : ''}`;
+    });
+    throw new TaskqError(ErrorCodes.CONFIG, `Invalid taskq configuration:\n  - ${problems.join('\n  - ')}`);
+  }
+  const config = parsed.data;
+  const queueLimit =
+    config.queueLimit ?? Math.max(config.workers ** 2, config.workers * config.concurrency * 2, config.bulk);
+  return { ...config, cluster: config.cluster ?? config.name, queueLimit };
+}
+
+/**
+ * Where a broker cannot extend leases, a task running past `retry` would be
+ * delivered twice; demand that `retry` exceeds `timeout` there (Django Q only warns).
+ */
+export function assertLeaseCoversTimeout(config: ResolvedConfig, canExtend: boolean): void {
+  if (canExtend && config.leaseExtension) return;
+  if (config.timeout === null || config.timeout >= config.retry) {
+    throw new TaskqError(
+      ErrorCodes.CONFIG,
+      `\`retry\` (${config.retry} s) must exceed \`timeout\` (${config.timeout ?? 'none'}) because this broker ` +
+        'cannot extend leases: set `timeout` to less than `retry`, or raise `retry`.',
+    );
+  }
+}
+
+/** Config for printing: secrets masked. */
+export function maskConfig(config: ResolvedConfig): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(config)) {
+    if (key === 'secretKey') out[key] = value ? '********' : undefined;
+    else if (typeof value === 'string' && /^[a-z+]+:\/\/[^/]*:[^@/]*@/.test(value)) {
+      out[key] = value.replace(/(\/\/[^:/]*:)[^@/]*@/, '$1********@');
+    } else if (typeof value === 'object' && value !== null && !Array.isArray(value)) {
+      out[key] = `[${(value as object).constructor.name}]`;
+    } else out[key] = value;
+  }
+  return out;
+}

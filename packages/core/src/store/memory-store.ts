@@ -1,0 +1,168 @@
+import type { ClusterStat } from '../cluster/stat.js';
+import { isTaskId } from '../task/ids.js';
+import type { TaskRecord } from '../task/task.js';
+import {
+  BaseResultStore,
+  type ListQuery,
+  type SaveLimitPer,
+  type SaveOptions,
+  type StoreCapabilities,
+  type StoreFactory,
+} from './result-store.js';
+
+interface Entry {
+  record: TaskRecord;
+  /** Order of saving, to keep group order and break stoppedAt ties. */
+  seq: number;
+  expiresAt: number | null;
+}
+
+/** An in-process result store, with TTLs and stats; shared per namespace for `memory:` URLs. */
+export class MemoryStore extends BaseResultStore {
+  readonly capabilities: StoreCapabilities = { stats: true, ttl: true };
+  readonly #entries = new Map<string, Entry>();
+  readonly #stats = new Map<string, { stat: ClusterStat; expiresAt: number }>();
+  readonly #now: () => number;
+  #seq = 0;
+
+  constructor(options: { now?: () => number } = {}) {
+    super();
+    this.#now = options.now ?? Date.now;
+  }
+
+  protected async _saveMany(records: readonly TaskRecord[], options: SaveOptions): Promise<number[]> {
+    const expiresAt = options.ttlSeconds === undefined ? null : this.#now() + options.ttlSeconds * 1000;
+    return records.map((record) => {
+      const existing = this.#live(record.id);
+      if (existing?.record.success) return existing.record.attemptCount;
+      const attemptCount = existing ? existing.record.attemptCount + 1 : 1;
+      this.#entries.set(record.id, { record: { ...record, attemptCount }, seq: ++this.#seq, expiresAt });
+      return attemptCount;
+    });
+  }
+
+  protected async _get(idOrName: string): Promise<TaskRecord | null> {
+    if (isTaskId(idOrName)) {
+      const entry = this.#live(idOrName);
+      if (entry) return entry.record;
+    }
+    let newest: Entry | undefined;
+    for (const entry of this.#all()) {
+      if (entry.record.name === idOrName && (!newest || entry.seq > newest.seq)) newest = entry;
+    }
+    return newest?.record ?? null;
+  }
+
+  protected async _getGroup(group: string, failures: boolean): Promise<TaskRecord[]> {
+    return this.#all()
+      .filter((e) => e.record.group === group && (failures || e.record.success))
+      .sort((a, b) => a.seq - b.seq)
+      .map((e) => e.record);
+  }
+
+  protected async _countGroup(group: string, failures: boolean): Promise<number> {
+    return this.#all().filter((e) => e.record.group === group && (!failures || !e.record.success)).length;
+  }
+
+  protected async _deleteGroup(group: string, tasks: boolean): Promise<number> {
+    let count = 0;
+    for (const entry of this.#all()) {
+      if (entry.record.group !== group) continue;
+      count++;
+      if (tasks) this.#entries.delete(entry.record.id);
+      else entry.record = { ...entry.record, group: null };
+    }
+    return count;
+  }
+
+  protected async _list(query: ListQuery & { limit: number; offset: number }) {
+    const matching = this.#all()
+      .filter(
+        (e) =>
+          (query.success === undefined || e.record.success === query.success) &&
+          (query.group === undefined || e.record.group === query.group) &&
+          (query.func === undefined || e.record.func === query.func) &&
+          (query.name === undefined || e.record.name === query.name),
+      )
+      .sort(newestFirst);
+    return {
+      records: matching.slice(query.offset, query.offset + query.limit).map((e) => e.record),
+      total: matching.length,
+    };
+  }
+
+  protected async _delete(id: string): Promise<boolean> {
+    return this.#entries.delete(id);
+  }
+
+  protected async _prune(keep: number, per: SaveLimitPer | null): Promise<number> {
+    const buckets = new Map<string, Entry[]>();
+    for (const entry of this.#all()) {
+      if (!entry.record.success) continue;
+      const key = per === null ? '' : String(entry.record[per]);
+      const bucket = buckets.get(key);
+      if (bucket) bucket.push(entry);
+      else buckets.set(key, [entry]);
+    }
+    let deleted = 0;
+    for (const bucket of buckets.values()) {
+      bucket.sort(newestFirst);
+      for (const entry of bucket.slice(keep)) {
+        this.#entries.delete(entry.record.id);
+        deleted++;
+      }
+    }
+    return deleted;
+  }
+
+  protected override async _setStat(key: string, stat: ClusterStat, ttlSeconds: number): Promise<void> {
+    this.#stats.set(key, { stat, expiresAt: this.#now() + ttlSeconds * 1000 });
+  }
+
+  protected override async _getStats(): Promise<ClusterStat[]> {
+    const now = this.#now();
+    return [...this.#stats.values()].filter((s) => s.expiresAt > now).map((s) => s.stat);
+  }
+
+  protected override async _deleteStat(key: string): Promise<void> {
+    this.#stats.delete(key);
+  }
+
+  protected async _close(): Promise<void> {}
+
+  #live(id: string): Entry | undefined {
+    const entry = this.#entries.get(id);
+    if (entry?.expiresAt != null && entry.expiresAt <= this.#now()) {
+      this.#entries.delete(id);
+      return undefined;
+    }
+    return entry;
+  }
+
+  #all(): Entry[] {
+    const now = this.#now();
+    const out: Entry[] = [];
+    for (const [id, entry] of this.#entries) {
+      if (entry.expiresAt != null && entry.expiresAt <= now) this.#entries.delete(id);
+      else out.push(entry);
+    }
+    return out;
+  }
+}
+
+function newestFirst(a: Entry, b: Entry): number {
+  return b.record.stoppedAt.getTime() - a.record.stoppedAt.getTime() || b.seq - a.seq;
+}
+
+const shared = new Map<string, MemoryStore>();
+
+export const memoryStoreFactory: StoreFactory = {
+  schemes: ['memory'],
+  create(_url, options) {
+    const existing = shared.get(options.namespace);
+    if (existing && !existing.closed) return existing;
+    const store = new MemoryStore();
+    shared.set(options.namespace, store);
+    return store;
+  },
+};
