@@ -1,0 +1,3 @@
+export * from './schedule-store.js';
+export * from './memory-schedule-store.js';
+export * from './schedule-store-suite.js';
