@@ -15,3 +15,4 @@ export * from './store/result-store.js';
 export * from './store/memory-store.js';
 export * from './cluster/stat.js';
 export * from './config/config.js';
+export * from './scheduler/index.js';
