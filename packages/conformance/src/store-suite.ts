@@ -1,0 +1,284 @@
+import { afterEach, describe, expect, it, type TestContext } from 'vitest';
+import type { ResultStore, StoreCapabilities, TaskRecord } from '@taskq/core';
+import { makeFailure, makeRecord, makeStat, taskId } from './fixtures.js';
+import { rejectionCode, uniqueName, waitFor } from './wait.js';
+
+export interface StoreSuiteOptions {
+  /** Shown in the suite's title, e.g. "RedisStore". */
+  name: string;
+  /** Returns a connected, EMPTY store (e.g. a fresh namespace or schema per call). */
+  create: () => Promise<ResultStore>;
+  /** When given, capability tests are skipped at collection time; otherwise read from each store. */
+  capabilities?: StoreCapabilities;
+}
+
+type Capability = keyof StoreCapabilities;
+
+/** The result-store conformance suite (SPEC section 5); capabilities are the only reason a test is skipped. */
+export function runResultStoreSuite(options: StoreSuiteOptions): void {
+  const open: ResultStore[] = [];
+
+  async function store(): Promise<ResultStore> {
+    const created = await options.create();
+    open.push(created);
+    return created;
+  }
+
+  function itWith(capability: Capability, title: string, fn: (ctx: TestContext) => Promise<void>, timeout?: number) {
+    const known = options.capabilities;
+    it.skipIf(known !== undefined && !known[capability])(
+      `${title} (needs capability ${capability})`,
+      async (ctx) => {
+        if (known === undefined && !(await store()).capabilities[capability]) ctx.skip();
+        await fn(ctx);
+      },
+      timeout,
+    );
+  }
+
+  afterEach(async () => {
+    for (const s of open.splice(0)) await s.close();
+  });
+
+  const ids = (records: readonly TaskRecord[]) => records.map((r) => r.id);
+
+  describe(`${options.name}: result store conformance`, () => {
+    describe('save and get', () => {
+      it('round-trips every field of a record', async () => {
+        const s = await store();
+        const success = makeRecord({ group: 'g', hook: 'hooks.done', args: '[{"$date":1}]', result: '{"a":[1,"x"]}' });
+        const failure = makeFailure();
+        expect(await s.saveMany([success, failure])).toEqual([1, 1]);
+        expect(await s.get(success.id)).toEqual(success);
+        expect(await s.get(failure.id)).toEqual(failure);
+        const fetched = await s.get(success.id);
+        expect(fetched?.stoppedAt).toBeInstanceOf(Date);
+      });
+
+      it('keeps falsy results as results', async () => {
+        const s = await store();
+        const records = ['0', 'false', '""', 'null'].map((result) => makeRecord({ result }));
+        await s.saveMany(records);
+        for (const record of records) expect((await s.get(record.id))?.result).toBe(record.result);
+      });
+
+      it('save rule: a success is final, a failure is overwritten and counts attempts', async () => {
+        const s = await store();
+        const id = taskId();
+        expect(await s.saveMany([makeFailure({ id })])).toEqual([1]);
+        expect(await s.saveMany([makeFailure({ id, error: { name: 'Error', message: 'second' } })])).toEqual([2]);
+        expect((await s.get(id))?.error?.message).toBe('second');
+        expect(await s.saveMany([makeRecord({ id, result: '42' })])).toEqual([3]);
+        const saved = await s.get(id);
+        expect(saved).toMatchObject({ success: true, result: '42', attemptCount: 3 });
+        // Later saves of a succeeded task change nothing.
+        expect(await s.saveMany([makeFailure({ id })])).toEqual([3]);
+        expect(await s.saveMany([makeRecord({ id, result: '43' })])).toEqual([3]);
+        expect(await s.get(id)).toMatchObject({ success: true, result: '42', attemptCount: 3 });
+      });
+
+      it('applies the save rule in order within one batch', async () => {
+        const s = await store();
+        const id = taskId();
+        expect(await s.saveMany([makeFailure({ id }), makeFailure({ id }), makeRecord({ id })])).toEqual([1, 2, 3]);
+        expect(await s.saveMany([])).toEqual([]);
+      });
+
+      it('gets by id, then by name (the newest with that name)', async () => {
+        const s = await store();
+        const older = makeRecord({ name: 'alpha-bravo-charlie-delta', result: '1' });
+        const newer = makeRecord({ name: 'alpha-bravo-charlie-delta', result: '2' });
+        await s.saveMany([older]);
+        await s.saveMany([newer]);
+        expect((await s.get(older.id))?.result).toBe('1');
+        expect((await s.get('alpha-bravo-charlie-delta'))?.id).toBe(newer.id);
+        expect(await s.get(taskId())).toBeNull();
+        expect(await s.get('no-such-name')).toBeNull();
+        expect(await rejectionCode(s.get(''))).toBe('TASKQ_INVALID_ARGUMENT');
+      });
+
+      it('delete removes one record and says whether it existed', async () => {
+        const s = await store();
+        const record = makeRecord();
+        await s.saveMany([record]);
+        expect(await s.delete(record.id)).toBe(true);
+        expect(await s.get(record.id)).toBeNull();
+        expect(await s.get(record.name)).toBeNull();
+        expect(await s.delete(record.id)).toBe(false);
+        expect((await s.list()).total).toBe(0);
+      });
+    });
+
+    describe('groups', () => {
+      it('getGroup returns successes in finishing order, failures on request', async () => {
+        const s = await store();
+        const a = makeRecord({ group: 'g1' });
+        const b = makeFailure({ group: 'g1' });
+        const c = makeRecord({ group: 'g1' });
+        const other = makeRecord({ group: 'g2' });
+        await s.saveMany([a, b]);
+        await s.saveMany([c, other]);
+        expect(ids(await s.getGroup('g1'))).toEqual([a.id, c.id]);
+        expect(ids(await s.getGroup('g1', { failures: true }))).toEqual([a.id, b.id, c.id]);
+        expect(await s.getGroup('none')).toEqual([]);
+      });
+
+      it('countGroup counts all records, or only failures', async () => {
+        const s = await store();
+        await s.saveMany([makeRecord({ group: 'g' }), makeFailure({ group: 'g' }), makeRecord({ group: 'h' })]);
+        expect(await s.countGroup('g')).toBe(2);
+        expect(await s.countGroup('g', { failures: true })).toBe(1);
+        expect(await s.countGroup('none')).toBe(0);
+      });
+
+      it('deleteGroup clears the label, or deletes the tasks too', async () => {
+        const s = await store();
+        const kept = [makeRecord({ group: 'keep' }), makeFailure({ group: 'keep' })];
+        const gone = [makeRecord({ group: 'gone' }), makeRecord({ group: 'gone' })];
+        await s.saveMany([...kept, ...gone]);
+        expect(await s.deleteGroup('keep')).toBe(2);
+        expect(await s.countGroup('keep')).toBe(0);
+        expect((await s.get(kept[0]!.id))?.group).toBeNull();
+        expect(await s.deleteGroup('gone', { tasks: true })).toBe(2);
+        expect(await s.get(gone[0]!.id)).toBeNull();
+        expect(await s.countGroup('gone')).toBe(0);
+        expect((await s.list()).total).toBe(2);
+      });
+    });
+
+    describe('list', () => {
+      it('lists newest first with filters, totals and pagination', async () => {
+        const s = await store();
+        const records = [
+          makeRecord({ func: 'add', group: 'x' }),
+          makeFailure({ func: 'add', group: 'x' }),
+          makeRecord({ func: 'mul', group: 'y' }),
+          makeRecord({ func: 'add', group: 'y', name: 'one-two-three-four' }),
+          makeFailure({ func: 'mul' }),
+        ];
+        await s.saveMany(records);
+        const newestFirst = [...records].reverse();
+        const all = await s.list();
+        expect(all.total).toBe(5);
+        expect(ids(all.records)).toEqual(ids(newestFirst));
+        const ok = await s.list({ success: true });
+        expect(ok.total).toBe(3);
+        expect(ids(ok.records)).toEqual(ids(newestFirst.filter((r) => r.success)));
+        expect((await s.list({ success: false })).total).toBe(2);
+        expect(ids((await s.list({ group: 'x' })).records)).toEqual([records[1]!.id, records[0]!.id]);
+        expect(ids((await s.list({ func: 'add', success: true })).records)).toEqual([records[3]!.id, records[0]!.id]);
+        expect(ids((await s.list({ name: 'one-two-three-four' })).records)).toEqual([records[3]!.id]);
+        expect((await s.list({ group: 'y', func: 'mul', success: true })).total).toBe(1);
+        expect((await s.list({ group: 'nope' })).total).toBe(0);
+        const page = await s.list({ limit: 2, offset: 1 });
+        expect(page.total).toBe(5);
+        expect(ids(page.records)).toEqual(ids(newestFirst.slice(1, 3)));
+        expect((await s.list({ limit: 2, offset: 4 })).records).toHaveLength(1);
+      });
+    });
+
+    describe('prune (saveLimit)', () => {
+      it('keeps the newest N successes and every failure', async () => {
+        const s = await store();
+        const successes = Array.from({ length: 6 }, () => makeRecord());
+        const failures = [makeFailure(), makeFailure()];
+        await s.saveMany([...successes.slice(0, 3), ...failures, ...successes.slice(3)]);
+        expect(await s.prune({ keep: 4 })).toBe(2);
+        const left = await s.list({ success: true });
+        expect(ids(left.records)).toEqual(ids(successes.slice(2).reverse()));
+        expect((await s.list({ success: false })).total).toBe(2);
+        expect(await s.prune({ keep: 4 })).toBe(0);
+        expect(await s.prune({ keep: 0 })).toBe(0);
+        expect((await s.list()).total).toBe(6);
+      });
+
+      it('keeps the newest N per group', async () => {
+        const s = await store();
+        const a = Array.from({ length: 3 }, () => makeRecord({ group: 'a' }));
+        const b = Array.from({ length: 3 }, () => makeRecord({ group: 'b' }));
+        const none = Array.from({ length: 3 }, () => makeRecord());
+        await s.saveMany([...a, ...b, ...none]);
+        expect(await s.prune({ keep: 1, per: 'group' })).toBe(6);
+        expect(ids(await s.getGroup('a'))).toEqual([a[2]!.id]);
+        expect(ids(await s.getGroup('b'))).toEqual([b[2]!.id]);
+        expect((await s.list()).total).toBe(3);
+      });
+
+      it('keeps the newest N per func', async () => {
+        const s = await store();
+        const add = Array.from({ length: 3 }, () => makeRecord({ func: 'add' }));
+        const mul = Array.from({ length: 2 }, () => makeRecord({ func: 'mul' }));
+        await s.saveMany([...add, ...mul]);
+        expect(await s.prune({ keep: 2, per: 'func' })).toBe(1);
+        expect(await s.get(add[0]!.id)).toBeNull();
+        expect((await s.list()).total).toBe(4);
+      });
+    });
+
+    describe('optional features', () => {
+      itWith(
+        'ttl',
+        'records saved with ttlSeconds expire (Django Q cached)',
+        async () => {
+          const s = await store();
+          const cached = makeRecord({ group: 'cached' });
+          const kept = makeRecord({ group: 'cached' });
+          await s.saveMany([cached], { ttlSeconds: 1 });
+          await s.saveMany([kept]);
+          expect((await s.get(cached.id))?.id).toBe(cached.id);
+          expect(await s.countGroup('cached')).toBe(2);
+          await waitFor(async () => (await s.get(cached.id)) === null, { timeoutMs: 6000, message: 'expired' });
+          expect(await s.get(cached.name)).toBeNull();
+          expect(await s.countGroup('cached')).toBe(1);
+          expect(ids((await s.list()).records)).toEqual([kept.id]);
+        },
+        15_000,
+      );
+
+      itWith(
+        'stats',
+        'stats: set, read, delete and expire by TTL',
+        async () => {
+          const s = await store();
+          const id = uniqueName('cluster');
+          const mine = () => s.getStats().then((all) => all.filter((stat) => stat.clusterId === id));
+          await s.setStat(`cluster:${id}`, makeStat(id, { processed: 7 }), 30);
+          expect((await mine()).map((stat) => stat.processed)).toEqual([7]);
+          await s.deleteStat(`cluster:${id}`);
+          expect(await mine()).toEqual([]);
+          await s.setStat(`cluster:${id}`, makeStat(id), 1);
+          expect(await mine()).toHaveLength(1);
+          await waitFor(async () => (await mine()).length === 0, { timeoutMs: 5000, message: 'stat expired' });
+        },
+        15_000,
+      );
+    });
+
+    describe('lifecycle', () => {
+      it('pings', async () => {
+        const s = await store();
+        await expect(s.ping()).resolves.toBeUndefined();
+      });
+
+      it('close is idempotent and every later call rejects with TASKQ_STORE_CLOSED', async () => {
+        const s = await store();
+        await s.close();
+        await s.close();
+        expect(s.closed).toBe(true);
+        const calls: Array<() => Promise<unknown>> = [
+          () => s.saveMany([makeRecord()]),
+          () => s.get(taskId()),
+          () => s.getGroup('g'),
+          () => s.countGroup('g'),
+          () => s.deleteGroup('g'),
+          () => s.list(),
+          () => s.delete(taskId()),
+          () => s.prune({ keep: 1 }),
+          () => s.ping(),
+          () => s.getStats(),
+        ];
+        for (const call of calls) expect(await rejectionCode(call())).toBe('TASKQ_STORE_CLOSED');
+      });
+    });
+  });
+}
