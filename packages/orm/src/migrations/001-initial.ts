@@ -1,0 +1,119 @@
+import { sql, type CreateTableBuilder, type Kysely } from 'kysely';
+import type { Migration, MigrationContext } from '../migrator.js';
+
+/** The queue, task results, schedules and cluster stats, with the indexes the client and dashboard query by. */
+export const initial: Migration = {
+  version: 1,
+  name: 'initial',
+  async up(context) {
+    const { tables, dialect } = context;
+    const text = dialect === 'mysql' ? sql.raw('longtext') : sql.raw('text');
+    const schema = schemaBuilder(context);
+
+    let queue = schema.createTable(tables.name('queue')).ifNotExists();
+    queue =
+      dialect === 'postgres'
+        ? queue.addColumn('id', 'bigserial', (c) => c.primaryKey())
+        : dialect === 'mysql'
+          ? queue.addColumn('id', 'bigint', (c) => c.primaryKey().autoIncrement())
+          : // AUTOINCREMENT: ids are never reused, so a stale receipt can never name a newer message
+            queue.addColumn('id', 'integer', (c) => c.primaryKey().autoIncrement());
+    await withCharset(
+      queue
+        .addColumn('queue', 'varchar(255)', (c) => c.notNull())
+        .addColumn('payload', text, (c) => c.notNull())
+        .addColumn('priority', 'integer', (c) => c.notNull().defaultTo(0))
+        .addColumn('run_at', 'bigint', (c) => c.notNull())
+        .addColumn('locked_until', 'bigint')
+        .addColumn('deliveries', 'integer', (c) => c.notNull().defaultTo(0))
+        .addColumn('created_at', 'bigint', (c) => c.notNull()),
+      context,
+    ).execute();
+    await createIndex(context, 'queue', 'claim', ['queue', 'priority desc', 'run_at', 'id']);
+    await createIndex(context, 'queue', 'due', ['queue', 'run_at']);
+
+    await withCharset(
+      schema
+        .createTable(tables.name('tasks'))
+        .ifNotExists()
+        .addColumn('id', 'varchar(32)', (c) => c.primaryKey())
+        .addColumn('name', 'varchar(255)', (c) => c.notNull())
+        .addColumn('func', 'varchar(255)', (c) => c.notNull())
+        .addColumn('args', text, (c) => c.notNull())
+        .addColumn('result', text)
+        .addColumn('error', text)
+        .addColumn('success', 'smallint', (c) => c.notNull())
+        .addColumn('group', 'varchar(255)')
+        .addColumn('hook', 'varchar(255)')
+        .addColumn('cluster', 'varchar(255)')
+        .addColumn('enqueued_at', 'bigint', (c) => c.notNull())
+        .addColumn('started_at', 'bigint', (c) => c.notNull())
+        .addColumn('stopped_at', 'bigint', (c) => c.notNull())
+        .addColumn('attempt_count', 'integer', (c) => c.notNull().defaultTo(1)),
+      context,
+    ).execute();
+    await createIndex(context, 'tasks', 'success_stopped', ['success', 'stopped_at']);
+    await createIndex(context, 'tasks', 'stopped', ['stopped_at']);
+    await createIndex(context, 'tasks', 'group', ['group']);
+    await createIndex(context, 'tasks', 'name', ['name']);
+    await createIndex(context, 'tasks', 'func', ['func']);
+
+    await withCharset(
+      schema
+        .createTable(tables.name('schedules'))
+        .ifNotExists()
+        .addColumn('id', 'varchar(64)', (c) => c.primaryKey())
+        .addColumn('name', 'varchar(255)', (c) => c.unique())
+        .addColumn('func', 'varchar(255)', (c) => c.notNull())
+        .addColumn('next_run', 'bigint')
+        .addColumn('repeats', 'integer', (c) => c.notNull().defaultTo(-1))
+        .addColumn('cluster', 'varchar(255)')
+        .addColumn('data', text, (c) => c.notNull())
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .addColumn('updated_at', 'bigint', (c) => c.notNull()),
+      context,
+    ).execute();
+    await createIndex(context, 'schedules', 'next_run', ['next_run']);
+
+    await withCharset(
+      schema
+        .createTable(tables.name('stats'))
+        .ifNotExists()
+        .addColumn('key', 'varchar(255)', (c) => c.primaryKey())
+        .addColumn('value', text, (c) => c.notNull())
+        .addColumn('expires_at', 'bigint', (c) => c.notNull()),
+      context,
+    ).execute();
+  },
+};
+
+export function schemaBuilder({ db, tables }: MigrationContext): Kysely<unknown>['schema'] {
+  return tables.schema ? db.schema.withSchema(tables.schema) : db.schema;
+}
+
+/** MySQL/MariaDB tables hold any Unicode and compare names exactly (as the other dialects do). */
+export function withCharset<T extends CreateTableBuilder<string, never>>(builder: T, { dialect }: MigrationContext): T {
+  return (dialect === 'mysql' ? builder.modifyEnd(sql`default charset=utf8mb4 collate=utf8mb4_bin`) : builder) as T;
+}
+
+/** Index names are prefixed (PostgreSQL names them per schema). MySQL has no CREATE INDEX IF NOT EXISTS. */
+export async function createIndex(
+  context: MigrationContext,
+  table: 'queue' | 'tasks' | 'schedules' | 'stats',
+  suffix: string,
+  columns: string[],
+): Promise<void> {
+  const { tables, dialect } = context;
+  let builder = schemaBuilder(context)
+    .createIndex(`${tables.prefix}${table}_${suffix}`)
+    .on(tables.name(table))
+    .columns(columns);
+  if (dialect !== 'mysql') builder = builder.ifNotExists();
+  try {
+    await builder.execute();
+  } catch (error) {
+    // ER_DUP_KEYNAME: a half-finished earlier run already made it
+    if (dialect === 'mysql' && (error as { errno?: number }).errno === 1061) return;
+    throw error;
+  }
+}

@@ -1,0 +1,5 @@
+import type { Migration } from '../migrator.js';
+import { initial } from './001-initial.js';
+
+/** Numbered, forward-only. Append new migrations; never edit an applied one. */
+export const MIGRATIONS: readonly Migration[] = [initial];

@@ -1,0 +1,161 @@
+import { sql } from 'kysely';
+import { writeTransaction, type SqlConnection } from './connection.js';
+
+export interface NewMessage {
+  payload: string;
+  priority: number;
+  runAt: number;
+}
+
+export interface ClaimedMessage {
+  id: number;
+  payload: string;
+  deliveries: number;
+  priority: number;
+}
+
+/** Rows per INSERT: far below every dialect's bound-parameter limit. */
+const INSERT_CHUNK = 1000;
+
+/** Inserts messages in one statement per chunk and returns their ids in input order. */
+export async function insertMessages(
+  connection: SqlConnection,
+  queue: string,
+  messages: readonly NewMessage[],
+): Promise<number[]> {
+  const ids: number[] = [];
+  for (let start = 0; start < messages.length; start += INSERT_CHUNK) {
+    ids.push(...(await insertChunk(connection, queue, messages.slice(start, start + INSERT_CHUNK))));
+  }
+  return ids;
+}
+
+async function insertChunk(connection: SqlConnection, queue: string, messages: readonly NewMessage[]) {
+  const { q, db, tables, dialect } = connection;
+  const now = Date.now();
+  if (dialect === 'postgres') {
+    // one round trip: insert, and NOTIFY the LISTENing clusters (delivered on commit)
+    const values = sql.join(
+      messages.map((m) => sql`(${queue}, ${m.payload}, ${m.priority}, ${m.runAt}, 0, ${now})`),
+    );
+    const { rows } = await sql<{ id: string }>`
+      with ins as (
+        insert into ${tables.ref('queue')} (queue, payload, priority, run_at, deliveries, created_at)
+        values ${values} returning id
+      )
+      select ins.id from ins, (select pg_notify(${tables.channel}, ${queue})) as notified`.execute(db);
+    return rows.map((row) => Number(row.id));
+  }
+  const rows = messages.map((m) => ({
+    queue,
+    payload: m.payload,
+    priority: m.priority,
+    run_at: m.runAt,
+    deliveries: 0,
+    created_at: now,
+  }));
+  const insert = q.insertInto(tables.name('queue')).values(rows);
+  if (dialect === 'sqlite') {
+    const returned = await insert.returning('id').execute();
+    return returned.map((row) => Number(row.id));
+  }
+  // MySQL/MariaDB: one multi-row INSERT of known size gets consecutive ids (a "simple insert" under every innodb_autoinc_lock_mode)
+  const result = await insert.executeTakeFirstOrThrow();
+  const first = Number(result.insertId);
+  return messages.map((_, i) => first + i);
+}
+
+/**
+ * Claims up to `max` due messages for `retrySeconds`: they become invisible
+ * (run_at and locked_until move to the end of the lease) and their delivery
+ * count rises. Concurrent claimers never get the same row: PostgreSQL and
+ * MySQL/MariaDB skip rows another transaction holds (`FOR UPDATE SKIP
+ * LOCKED`); SQLite serialises writers with `BEGIN IMMEDIATE`.
+ */
+export async function claimMessages(
+  connection: SqlConnection,
+  queue: string,
+  max: number,
+  retrySeconds: number,
+): Promise<ClaimedMessage[]> {
+  const { db, tables, dialect } = connection;
+  const now = Date.now();
+  const lease = now + Math.round(retrySeconds * 1000);
+  let rows: ClaimedMessage[];
+  if (dialect === 'postgres') {
+    const result = await sql<ClaimedMessage>`
+      with next as (
+        select id from ${tables.ref('queue')}
+        where queue = ${queue} and run_at <= ${now}
+        order by priority desc, run_at, id
+        limit ${max}
+        for update skip locked
+      )
+      update ${tables.ref('queue')} as q
+      set locked_until = ${lease}, run_at = ${lease}, deliveries = q.deliveries + 1
+      from next where q.id = next.id
+      returning q.id, q.payload, q.deliveries, q.priority`.execute(db);
+    rows = result.rows;
+  } else if (dialect === 'sqlite') {
+    const result = await writeTransaction(connection, (conn) =>
+      sql<ClaimedMessage>`
+        update ${tables.ref('queue')}
+        set locked_until = ${lease}, run_at = ${lease}, deliveries = deliveries + 1
+        where id in (
+          select id from ${tables.ref('queue')}
+          where queue = ${queue} and run_at <= ${now}
+          order by priority desc, run_at, id
+          limit ${max}
+        )
+        returning id, payload, deliveries, priority`.execute(conn),
+    );
+    rows = result.rows;
+  } else {
+    rows = await db.transaction().execute(async (trx) => {
+      const q = tables.scoped(trx);
+      const picked = await q
+        .selectFrom(tables.name('queue'))
+        .select(['id', 'payload', 'deliveries', 'priority'])
+        .where('queue', '=', queue)
+        .where('run_at', '<=', now)
+        .orderBy('priority', 'desc')
+        .orderBy('run_at')
+        .orderBy('id')
+        .limit(max)
+        .forUpdate()
+        .skipLocked()
+        .execute();
+      if (picked.length === 0) return [];
+      await q
+        .updateTable(tables.name('queue'))
+        .set((eb) => ({ locked_until: lease, run_at: lease, deliveries: eb('deliveries', '+', 1) }))
+        .where(
+          'id',
+          'in',
+          picked.map((row) => row.id),
+        )
+        .execute();
+      return picked.map((row) => ({ ...row, deliveries: Number(row.deliveries) + 1 }));
+    });
+  }
+  return rows
+    .map((row) => ({
+      id: Number(row.id),
+      payload: row.payload,
+      deliveries: Number(row.deliveries),
+      priority: Number(row.priority),
+    }))
+    .sort((a, b) => b.priority - a.priority || a.id - b.id);
+}
+
+/** Milliseconds until the next message of the queue becomes deliverable (a delay or a lease ending); Infinity when empty. */
+export async function msUntilNextDue(connection: SqlConnection, queue: string): Promise<number> {
+  const { q, tables } = connection;
+  const row = await q
+    .selectFrom(tables.name('queue'))
+    .select((eb) => eb.fn.min('run_at').as('next'))
+    .where('queue', '=', queue)
+    .executeTakeFirst();
+  if (row?.next === null || row?.next === undefined) return Number.POSITIVE_INFINITY;
+  return Math.max(0, Number(row.next) - Date.now());
+}

@@ -1,0 +1,299 @@
+import {
+  BaseBroker,
+  type BrokerCapabilities,
+  type BrokerFactoryOptions,
+  type BrokerInfo,
+  type ClusterStat,
+  type Delivery,
+  type EnqueueItem,
+  type EnqueueOptions,
+  type QueuedMessage,
+} from '@taskq/core';
+import { connect, serverVersion, type SqlConnectOptions, type SqlConnection, type SqlConnectionSource } from './connection.js';
+import { unavailable } from './errors.js';
+import { ensureMigrated } from './migrator.js';
+import { claimMessages, insertMessages, msUntilNextDue, type NewMessage } from './queue-ops.js';
+import { deleteStat, getStats, setStat } from './stats.js';
+import { Wakeup } from './wakeup.js';
+
+export interface SqlBrokerOptions extends BrokerFactoryOptions, SqlConnectOptions {
+  /** A URL (`sqlite:./taskq.sqlite`, `postgres://…`, `mysql://…`), a Kysely instance or a driver pool. */
+  connection: SqlConnectionSource;
+}
+
+/**
+ * The SQL broker: one row per message in `<prefix>queue`, claimed with a
+ * lease (`locked_until`) of `retrySeconds`, so an unacknowledged delivery is
+ * delivered again (at-least-once). Idle consumers sleep: PostgreSQL wakes
+ * them with LISTEN/NOTIFY, other dialects poll with a backoff, and an enqueue
+ * in the same process wakes them at once.
+ */
+export class SqlBroker extends BaseBroker {
+  readonly capabilities: BrokerCapabilities = {
+    receipts: true,
+    extendLease: true,
+    exactCounts: true,
+    bulkDequeue: true,
+    bulkEnqueue: true,
+    delay: true,
+    priority: true,
+    maxPayloadBytes: null,
+    stats: true,
+    listQueued: true,
+  };
+
+  readonly connection: SqlConnection;
+  readonly #wakeKey: string;
+  readonly #migrate: boolean;
+  readonly #pollMinMs: number;
+  readonly #pollMaxMs: number;
+  /** Wake-ups of dequeues waiting now, fired by close(). */
+  readonly #waiting = new Set<Wakeup>();
+  readonly #active = new Set<Promise<unknown>>();
+
+  constructor(options: SqlBrokerOptions) {
+    super(options);
+    this.connection = connect(options.connection, options);
+    this.#wakeKey = `${this.connection.tables.key}|${this.queue}`;
+    this.#migrate = options.migrate ?? true;
+    this.#pollMinMs = options.pollMinMs ?? 100;
+    this.#pollMaxMs = options.pollMaxMs ?? 1000;
+  }
+
+  /** Opens the connection and runs pending migrations; rejects with TASKQ_BROKER_UNAVAILABLE when the database is unreachable. */
+  static async open(options: SqlBrokerOptions): Promise<SqlBroker> {
+    const broker = new SqlBroker(options);
+    try {
+      await broker.#ready();
+      return broker;
+    } catch (error) {
+      await broker.close();
+      throw error;
+    }
+  }
+
+  async #ready(): Promise<void> {
+    if (this.#migrate) await ensureMigrated(this.connection);
+  }
+
+  async #run<T>(doing: string, work: () => Promise<T>): Promise<T> {
+    try {
+      await this.#ready();
+      return await work();
+    } catch (error) {
+      throw unavailable(error, doing);
+    }
+  }
+
+  protected async _enqueue(payload: string, options: EnqueueOptions): Promise<string> {
+    const [id] = await this.#insert([{ payload, options }]);
+    return id as string;
+  }
+
+  protected override async _enqueueMany(items: readonly EnqueueItem[]): Promise<string[]> {
+    return this.#insert(items);
+  }
+
+  async #insert(items: readonly EnqueueItem[]): Promise<string[]> {
+    const now = Date.now();
+    const messages: NewMessage[] = items.map((item) => ({
+      payload: item.payload,
+      priority: Math.trunc(item.options?.priority ?? 0),
+      runAt: now + Math.max(0, Math.round(item.options?.delayMs ?? 0)),
+    }));
+    const ids = await this.#run('enqueuing', () => insertMessages(this.connection, this.queue, messages));
+    this.connection.entry.wake(this.#wakeKey);
+    return ids.map(String);
+  }
+
+  protected async _dequeue(max: number, waitMs: number, signal?: AbortSignal): Promise<Delivery[]> {
+    const work = this.#dequeue(max, waitMs, signal);
+    this.#active.add(work);
+    try {
+      return await work;
+    } finally {
+      this.#active.delete(work);
+    }
+  }
+
+  async #dequeue(max: number, waitMs: number, signal?: AbortSignal): Promise<Delivery[]> {
+    const deadline = Date.now() + waitMs;
+    const listener = this.connection.entry.listener(this.connection.tables);
+    let interval = this.#pollMinMs;
+    for (;;) {
+      if (waitMs > 0) await listener?.ensure();
+      const wakeup = new Wakeup();
+      const unsubscribe = this.#subscribe(wakeup, signal);
+      try {
+        const claimed = await this.#run('dequeuing', () =>
+          claimMessages(this.connection, this.queue, max, this.retrySeconds),
+        );
+        if (claimed.length > 0) {
+          return claimed.map((m) => ({ receipt: `${m.id}.${m.deliveries}`, payload: m.payload, deliveries: m.deliveries }));
+        }
+        const remaining = deadline - Date.now();
+        if (remaining <= 0 || this.closed || signal?.aborted) return [];
+        const nextDue = await this.#run('dequeuing', () => msUntilNextDue(this.connection, this.queue));
+        // with LISTEN working, polling is only a safety net for lost notifications
+        const poll = listener?.listening ? 5000 : interval;
+        await wakeup.sleep(Math.min(remaining, poll, nextDue + 5));
+        if (this.closed || signal?.aborted) return [];
+        interval = Math.min(interval * 2, this.#pollMaxMs);
+      } finally {
+        unsubscribe();
+      }
+    }
+  }
+
+  #subscribe(wakeup: Wakeup, signal?: AbortSignal): () => void {
+    const off = this.connection.entry.onWake(this.#wakeKey, wakeup.fire);
+    signal?.addEventListener('abort', wakeup.fire, { once: true });
+    this.#waiting.add(wakeup);
+    return () => {
+      off();
+      signal?.removeEventListener('abort', wakeup.fire);
+      this.#waiting.delete(wakeup);
+    };
+  }
+
+  protected async _acknowledge(receipt: string): Promise<void> {
+    await this._acknowledgeMany([receipt]);
+  }
+
+  /** Deletes by message id whatever the delivery number: the work is done, even if the lease had lapsed. */
+  protected override async _acknowledgeMany(receipts: readonly string[]): Promise<void> {
+    const ids = receipts.map(messageIdOf).filter((id): id is number => id !== undefined);
+    if (ids.length === 0) return;
+    const { q, tables } = this.connection;
+    await this.#run('acknowledging', () =>
+      q.deleteFrom(tables.name('queue')).where('queue', '=', this.queue).where('id', 'in', ids).execute(),
+    );
+  }
+
+  protected async _delete(receipt: string): Promise<void> {
+    await this._acknowledgeMany([receipt]);
+  }
+
+  /** Extends only the current delivery (a stale receipt after redelivery changes nothing) and never shortens a lease. */
+  protected override async _extend(receipt: string, seconds: number): Promise<void> {
+    const id = messageIdOf(receipt);
+    const deliveries = Number(receipt.slice(receipt.lastIndexOf('.') + 1));
+    if (id === undefined || !Number.isInteger(deliveries)) return;
+    const until = Date.now() + Math.round(seconds * 1000);
+    const { q, tables } = this.connection;
+    await this.#run('extending a lease', () =>
+      q
+        .updateTable(tables.name('queue'))
+        .set({ locked_until: until, run_at: until })
+        .where('id', '=', id)
+        .where('queue', '=', this.queue)
+        .where('deliveries', '=', deliveries)
+        .where('locked_until', 'is not', null)
+        .where('locked_until', '<', until)
+        .execute(),
+    );
+  }
+
+  protected async _queueSize(): Promise<number> {
+    return this.#count(false);
+  }
+
+  protected async _lockSize(): Promise<number> {
+    return this.#count(true);
+  }
+
+  /** Locked: delivered and the lease still running. Everything else (due, delayed, lease lapsed) is queued. */
+  async #count(locked: boolean): Promise<number> {
+    const { q, tables } = this.connection;
+    const now = Date.now();
+    const row = await this.#run('counting', () =>
+      q
+        .selectFrom(tables.name('queue'))
+        .select((eb) => eb.fn.countAll().as('n'))
+        .where('queue', '=', this.queue)
+        .where((eb) =>
+          locked
+            ? eb('locked_until', '>', now)
+            : eb.or([eb('locked_until', 'is', null), eb('locked_until', '<=', now)]),
+        )
+        .executeTakeFirst(),
+    );
+    return Number(row?.n ?? 0);
+  }
+
+  protected async _purgeQueue(): Promise<void> {
+    const { q, tables } = this.connection;
+    await this.#run('purging', () => q.deleteFrom(tables.name('queue')).where('queue', '=', this.queue).execute());
+  }
+
+  protected async _deleteQueue(): Promise<void> {
+    await this._purgeQueue();
+  }
+
+  protected async _ping(): Promise<void> {
+    await this.#run('pinging', () => serverVersion(this.connection));
+  }
+
+  protected async _info(): Promise<BrokerInfo> {
+    const server = await this.#run('reading server info', () => serverVersion(this.connection));
+    const { tables } = this.connection;
+    const listener = this.connection.entry.listener(tables);
+    return {
+      server,
+      queue: this.queue,
+      dialect: this.connection.dialect,
+      table: `${tables.schema ? `${tables.schema}.` : ''}${tables.name('queue')}`,
+      wake: listener ? 'listen/notify' : 'poll',
+    };
+  }
+
+  protected override async _listQueued(limit: number, offset: number): Promise<QueuedMessage[]> {
+    const { q, tables } = this.connection;
+    const rows = await this.#run('listing queued messages', () =>
+      q
+        .selectFrom(tables.name('queue'))
+        .select(['id', 'payload', 'run_at', 'locked_until'])
+        .where('queue', '=', this.queue)
+        .orderBy('priority', 'desc')
+        .orderBy('id')
+        .limit(limit)
+        .offset(offset)
+        .execute(),
+    );
+    const now = Date.now();
+    return rows.map((row) => {
+      const lockedUntil = row.locked_until === null ? null : Number(row.locked_until);
+      const locked = lockedUntil !== null && lockedUntil > now;
+      return {
+        id: String(row.id),
+        payload: row.payload,
+        lockedUntil: locked ? new Date(lockedUntil) : null,
+        runAt: locked ? null : new Date(Number(row.run_at)),
+      };
+    });
+  }
+
+  protected override async _setStat(key: string, stat: ClusterStat, ttlSeconds: number): Promise<void> {
+    await this.#run('saving a cluster stat', () => setStat(this.connection, key, stat, ttlSeconds));
+  }
+
+  protected override async _getStats(): Promise<ClusterStat[]> {
+    return this.#run('reading cluster stats', () => getStats(this.connection));
+  }
+
+  protected override async _deleteStat(key: string): Promise<void> {
+    await this.#run('deleting a cluster stat', () => deleteStat(this.connection, key));
+  }
+
+  protected async _close(): Promise<void> {
+    for (const wakeup of this.#waiting) wakeup.fire();
+    await Promise.allSettled([...this.#active]);
+    await this.connection.release();
+  }
+}
+
+function messageIdOf(receipt: string): number | undefined {
+  const dot = receipt.indexOf('.');
+  const id = Number(dot === -1 ? receipt : receipt.slice(0, dot));
+  return Number.isSafeInteger(id) && id > 0 ? id : undefined;
+}

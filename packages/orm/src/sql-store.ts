@@ -1,0 +1,264 @@
+import {
+  BaseResultStore,
+  isTaskId,
+  type ClusterStat,
+  type ListQuery,
+  type SaveLimitPer,
+  type SaveOptions,
+  type StoreCapabilities,
+  type TaskRecord,
+} from '@taskq/core';
+import { sql, type SelectQueryBuilder } from 'kysely';
+import { connect, writeTransaction, type SqlConnectOptions, type SqlConnection, type SqlConnectionSource } from './connection.js';
+import { unavailable } from './errors.js';
+import { ensureMigrated } from './migrator.js';
+import { deleteStat, getStats, setStat } from './stats.js';
+import type { Database, TaskRow } from './tables.js';
+
+export interface SqlStoreOptions extends SqlConnectOptions {
+  /** A URL (`sqlite:./taskq.sqlite`, `postgres://…`, `mysql://…`), a Kysely instance or a driver pool. */
+  connection: SqlConnectionSource;
+}
+
+/** Task results in `<prefix>tasks` (one row per task id), cluster stats in `<prefix>stats`. */
+export class SqlStore extends BaseResultStore {
+  readonly capabilities: StoreCapabilities = { stats: true, ttl: false };
+  readonly connection: SqlConnection;
+  readonly #migrate: boolean;
+
+  constructor(options: SqlStoreOptions) {
+    super();
+    this.connection = connect(options.connection, options);
+    this.#migrate = options.migrate ?? true;
+  }
+
+  /** Opens the connection and runs pending migrations; rejects with TASKQ_STORE_UNAVAILABLE when unreachable. */
+  static async open(options: SqlStoreOptions): Promise<SqlStore> {
+    const store = new SqlStore(options);
+    try {
+      await store.#ready();
+      return store;
+    } catch (error) {
+      await store.close();
+      throw error;
+    }
+  }
+
+  async #ready(): Promise<void> {
+    if (this.#migrate) await ensureMigrated(this.connection);
+  }
+
+  async #run<T>(doing: string, work: () => Promise<T>): Promise<T> {
+    try {
+      await this.#ready();
+      return await work();
+    } catch (error) {
+      throw unavailable(error, doing, true);
+    }
+  }
+
+  get #tasks() {
+    return this.connection.tables.name('tasks');
+  }
+
+  /**
+   * Django Q's save rule in one transaction: a saved success never changes,
+   * a saved failure is overwritten with attemptCount + 1, a new id starts at 1.
+   */
+  protected async _saveMany(records: readonly TaskRecord[], _options: SaveOptions): Promise<number[]> {
+    const { tables, dialect } = this.connection;
+    return this.#run('saving results', () =>
+      writeTransaction(this.connection, async (trx) => {
+        const q = tables.scoped(trx);
+        const ids = [...new Set(records.map((r) => r.id))];
+        let select = q.selectFrom(this.#tasks).select(['id', 'success', 'attempt_count']).where('id', 'in', ids);
+        if (dialect !== 'sqlite') select = select.forUpdate();
+        const existing = new Map<string, { success: boolean; attemptCount: number }>();
+        for (const row of await select.execute()) {
+          existing.set(row.id, { success: Number(row.success) === 1, attemptCount: Number(row.attempt_count) });
+        }
+        const counts: number[] = [];
+        const inserts = new Map<string, TaskRow>();
+        const updates = new Map<string, TaskRow>();
+        for (const record of records) {
+          const before = existing.get(record.id);
+          if (before?.success) {
+            counts.push(before.attemptCount);
+            continue;
+          }
+          const attemptCount = before ? before.attemptCount + 1 : 1;
+          const row = toRow(record, attemptCount);
+          existing.set(record.id, { success: record.success, attemptCount });
+          if (before && !inserts.has(record.id)) updates.set(record.id, row);
+          else inserts.set(record.id, row);
+          counts.push(attemptCount);
+        }
+        if (inserts.size > 0) await q.insertInto(this.#tasks).values([...inserts.values()]).execute();
+        for (const row of updates.values()) {
+          const { id, ...rest } = row;
+          await q.updateTable(this.#tasks).set(rest).where('id', '=', id).execute();
+        }
+        return counts;
+      }),
+    );
+  }
+
+  protected async _get(idOrName: string): Promise<TaskRecord | null> {
+    const { q } = this.connection;
+    return this.#run('reading a result', async () => {
+      if (isTaskId(idOrName)) {
+        const row = await q.selectFrom(this.#tasks).selectAll().where('id', '=', idOrName).executeTakeFirst();
+        if (row) return fromRow(row);
+      }
+      const row = await q
+        .selectFrom(this.#tasks)
+        .selectAll()
+        .where('name', '=', idOrName)
+        .orderBy('stopped_at', 'desc')
+        .orderBy('id', 'desc')
+        .limit(1)
+        .executeTakeFirst();
+      return row ? fromRow(row) : null;
+    });
+  }
+
+  protected async _getGroup(group: string, failures: boolean): Promise<TaskRecord[]> {
+    const { q } = this.connection;
+    return this.#run('reading a group', async () => {
+      let query = q.selectFrom(this.#tasks).selectAll().where('group', '=', group);
+      if (!failures) query = query.where('success', '=', 1);
+      const rows = await query.orderBy('stopped_at').orderBy('id').execute();
+      return rows.map(fromRow);
+    });
+  }
+
+  protected async _countGroup(group: string, failures: boolean): Promise<number> {
+    const { q } = this.connection;
+    return this.#run('counting a group', async () => {
+      let query = q
+        .selectFrom(this.#tasks)
+        .select((eb) => eb.fn.countAll().as('n'))
+        .where('group', '=', group);
+      if (failures) query = query.where('success', '=', 0);
+      const row = await query.executeTakeFirst();
+      return Number(row?.n ?? 0);
+    });
+  }
+
+  protected async _deleteGroup(group: string, tasks: boolean): Promise<number> {
+    const { q } = this.connection;
+    return this.#run('deleting a group', async () => {
+      const result = tasks
+        ? await q.deleteFrom(this.#tasks).where('group', '=', group).executeTakeFirst()
+        : await q.updateTable(this.#tasks).set({ group: null }).where('group', '=', group).executeTakeFirst();
+      return Number('numDeletedRows' in result ? result.numDeletedRows : result.numUpdatedRows);
+    });
+  }
+
+  protected async _list(query: ListQuery & { limit: number; offset: number }) {
+    const { q } = this.connection;
+    return this.#run('listing results', async () => {
+      const filter = <O>(builder: SelectQueryBuilder<Database, 'tasks', O>) => {
+        let b = builder;
+        if (query.success !== undefined) b = b.where('success', '=', query.success ? 1 : 0);
+        if (query.group !== undefined) b = b.where('group', '=', query.group);
+        if (query.func !== undefined) b = b.where('func', '=', query.func);
+        if (query.name !== undefined) b = b.where('name', '=', query.name);
+        return b;
+      };
+      const rows = await filter(q.selectFrom(this.#tasks).selectAll())
+        .orderBy('stopped_at', 'desc')
+        .orderBy('id', 'desc')
+        .limit(query.limit)
+        .offset(query.offset)
+        .execute();
+      const total = await filter(q.selectFrom(this.#tasks).select((eb) => eb.fn.countAll().as('n'))).executeTakeFirst();
+      return { records: rows.map(fromRow), total: Number(total?.n ?? 0) };
+    });
+  }
+
+  protected async _delete(id: string): Promise<boolean> {
+    const { q } = this.connection;
+    return this.#run('deleting a result', async () => {
+      const result = await q.deleteFrom(this.#tasks).where('id', '=', id).executeTakeFirst();
+      return Number(result.numDeletedRows) > 0;
+    });
+  }
+
+  /** Keeps the newest `keep` successes per bucket with ROW_NUMBER() (PostgreSQL, SQLite 3.25+, MariaDB 10.2+, MySQL 8). */
+  protected async _prune(keep: number, per: SaveLimitPer | null): Promise<number> {
+    const { db, tables } = this.connection;
+    const table = tables.ref('tasks');
+    const partition = per === null ? sql`` : sql`partition by ${sql.ref(per)}`;
+    return this.#run('pruning results', async () => {
+      // the extra derived table lets MySQL delete from the table it reads
+      const result = await sql`
+        delete from ${table} where id in (
+          select id from (
+            select id, row_number() over (${partition} order by stopped_at desc, id desc) as rn
+            from ${table} where success = 1
+          ) ranked where rn > ${keep}
+        )`.execute(db);
+      return Number(result.numAffectedRows ?? 0);
+    });
+  }
+
+  protected override async _ping(): Promise<void> {
+    const { db } = this.connection;
+    await this.#run('pinging', () => sql`select 1`.execute(db));
+  }
+
+  protected override async _setStat(key: string, stat: ClusterStat, ttlSeconds: number): Promise<void> {
+    await this.#run('saving a cluster stat', () => setStat(this.connection, key, stat, ttlSeconds));
+  }
+
+  protected override async _getStats(): Promise<ClusterStat[]> {
+    return this.#run('reading cluster stats', () => getStats(this.connection));
+  }
+
+  protected override async _deleteStat(key: string): Promise<void> {
+    await this.#run('deleting a cluster stat', () => deleteStat(this.connection, key));
+  }
+
+  protected async _close(): Promise<void> {
+    await this.connection.release();
+  }
+}
+
+function toRow(record: TaskRecord, attemptCount: number): TaskRow {
+  return {
+    id: record.id,
+    name: record.name,
+    func: record.func,
+    args: record.args,
+    result: record.result,
+    error: record.error === null ? null : JSON.stringify(record.error),
+    success: record.success ? 1 : 0,
+    group: record.group,
+    hook: record.hook,
+    cluster: record.cluster,
+    enqueued_at: record.enqueuedAt.getTime(),
+    started_at: record.startedAt.getTime(),
+    stopped_at: record.stoppedAt.getTime(),
+    attempt_count: attemptCount,
+  };
+}
+
+function fromRow(row: TaskRow): TaskRecord {
+  return {
+    id: row.id,
+    name: row.name,
+    func: row.func,
+    args: row.args,
+    result: row.result,
+    error: row.error === null ? null : (JSON.parse(row.error) as TaskRecord['error']),
+    success: Number(row.success) === 1,
+    group: row.group,
+    hook: row.hook,
+    cluster: row.cluster,
+    enqueuedAt: new Date(Number(row.enqueued_at)),
+    startedAt: new Date(Number(row.started_at)),
+    stoppedAt: new Date(Number(row.stopped_at)),
+    attemptCount: Number(row.attempt_count),
+  };
+}

@@ -1,0 +1,112 @@
+import { sql, type Generated, type Kysely, type RawBuilder } from 'kysely';
+import type { SqlDialectName } from './options.js';
+
+/**
+ * Row shapes. Times are integer milliseconds since the epoch (BIGINT): the
+ * same on every dialect, with no time-zone conversion by any driver.
+ * PostgreSQL returns BIGINT and COUNT as strings, so readers wrap them in Number().
+ */
+export interface QueueRow {
+  id: Generated<number>;
+  queue: string;
+  payload: string;
+  priority: number;
+  /** Deliverable from this time: the delay at first, then the end of the current lease. */
+  run_at: number;
+  /** Set while delivered and not acknowledged; the lease ends at this time. */
+  locked_until: number | null;
+  deliveries: number;
+  created_at: number;
+}
+
+export interface TaskRow {
+  id: string;
+  name: string;
+  func: string;
+  args: string;
+  result: string | null;
+  /** JSON of {name, message, stack, code}. */
+  error: string | null;
+  /** 0 or 1 on every dialect. */
+  success: number;
+  group: string | null;
+  hook: string | null;
+  cluster: string | null;
+  enqueued_at: number;
+  started_at: number;
+  stopped_at: number;
+  attempt_count: number;
+}
+
+export interface ScheduleRow {
+  id: string;
+  name: string | null;
+  func: string;
+  next_run: number | null;
+  repeats: number;
+  cluster: string | null;
+  /** The whole schedule as JSON; the columns above are what queries filter on. */
+  data: string;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface StatRow {
+  key: string;
+  /** JSON of a ClusterStat. */
+  value: string;
+  expires_at: number;
+}
+
+export interface MigrationRow {
+  version: number;
+  name: string;
+  applied_at: number;
+}
+
+/** Kysely's view of the database; real table names carry the prefix (see {@link Tables}). */
+export interface Database {
+  queue: QueueRow;
+  tasks: TaskRow;
+  schedules: ScheduleRow;
+  stats: StatRow;
+  migrations: MigrationRow;
+}
+
+export type TableKey = keyof Database;
+
+/**
+ * Table names with the configured prefix and schema. `name('queue')` is cast
+ * to the key Kysely knows, so queries stay typed while the real name varies.
+ */
+export class Tables {
+  constructor(
+    readonly dialect: SqlDialectName,
+    readonly prefix: string,
+    readonly schema: string | undefined,
+  ) {}
+
+  name<K extends TableKey>(key: K): K {
+    return `${this.prefix}${key}` as K;
+  }
+
+  /** The query builder, scoped to the schema when one is configured. */
+  scoped(db: Kysely<Database>): Kysely<Database> {
+    return this.schema ? db.withSchema(this.schema) : db;
+  }
+
+  /** A (schema-qualified) table reference for raw SQL. */
+  ref(key: TableKey): RawBuilder<unknown> {
+    return sql.table(this.schema ? `${this.schema}.${this.name(key)}` : this.name(key));
+  }
+
+  /** PostgreSQL LISTEN/NOTIFY channel for this set of tables. */
+  get channel(): string {
+    return `${this.schema ? `${this.schema}_` : ''}${this.prefix}queue_wake`.toLowerCase();
+  }
+
+  /** Identity of this table set within one connection, for in-process wake-ups. */
+  get key(): string {
+    return `${this.schema ?? ''}.${this.prefix}`;
+  }
+}
