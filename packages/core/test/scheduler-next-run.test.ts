@@ -11,7 +11,12 @@ const iso = (dates: Date[]) => dates.map((x) => x.toISOString());
 
 describe('slot series per type (UTC)', () => {
   const cases: Array<[string, SlotRule, string, string[]]> = [
-    ['Once before its slot', rule('Once', '2026-01-01T10:00:00Z'), '2026-01-01T09:00:00Z', ['2026-01-01T10:00:00.000Z']],
+    [
+      'Once before its slot',
+      rule('Once', '2026-01-01T10:00:00Z'),
+      '2026-01-01T09:00:00Z',
+      ['2026-01-01T10:00:00.000Z'],
+    ],
     ['Once after its slot has none', rule('Once', '2026-01-01T10:00:00Z'), '2026-01-01T10:00:00Z', []],
     [
       'Minutes every 15 from the anchor',
@@ -232,9 +237,7 @@ describe('catchUp', () => {
   });
 
   it('false: one run, then the next future slot (Django: 5.5 h late → now + 30 min)', () => {
-    expect(nextRunAfter(hourly, d('2026-01-01T00:00:00Z'), now, false)?.toISOString()).toBe(
-      '2026-01-01T06:00:00.000Z',
-    );
+    expect(nextRunAfter(hourly, d('2026-01-01T00:00:00Z'), now, false)?.toISOString()).toBe('2026-01-01T06:00:00.000Z');
   });
 
   it('true for Monthly from Jan 31: no drift while catching up', () => {

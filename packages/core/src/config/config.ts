@@ -4,7 +4,6 @@ import type { Broker } from '../broker/broker.js';
 import { ErrorCodes, TaskqError } from '../errors.js';
 import type { Logger, LogLevel } from '../logger.js';
 import type { ErrorReporter } from '../reporter.js';
-import type { Serializer } from '../serialize/serializer.js';
 import type { ResultStore } from '../store/result-store.js';
 import type { RetryPolicy } from '../task/task.js';
 
@@ -74,7 +73,8 @@ export const configSchema = z
     workerExecArgv: z.array(z.string()).default([]),
     logLevel: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),
     logger: z.custom<Logger>(isInstance('info'), 'a Logger ({debug, info, warn, error})').optional(),
-    serializer: z.custom<Serializer>(isInstance('serialize'), 'a Serializer').optional(),
+    /** Module whose default export is a Serializer (loaded by every thread). Default: tagged JSON. */
+    serializer: z.string().min(1).nullable().default(null),
     errorReporters: z.array(z.custom<ErrorReporter>(isInstance('report'), 'an ErrorReporter')).default([]),
     label: z.string().default('taskq'),
   })

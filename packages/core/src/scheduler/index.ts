@@ -1,6 +1,9 @@
 export * from './schedule-store.js';
 export * from './memory-schedule-store.js';
 export * from './schedule-store-suite.js';
-export * from './zoned-time.js';
-export * from './next-run.js';
+export { isValidTimeZone } from './zoned-time.js';
+export { slotAfter, slotAtOrAfter, nextRunAfter, upcomingSlots, type SlotRule } from './next-run.js';
 export * from './validate.js';
+export * from './scheduler.js';
+export * from './schedules.js';
+export { applyIntendedDate } from './task-args.js';

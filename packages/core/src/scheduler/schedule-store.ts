@@ -132,9 +132,7 @@ export interface ScheduleQuery {
 }
 
 /** What a successful claim writes: the slot's run is recorded and the schedule moves on (or is deleted). */
-export type ClaimOutcome =
-  | { nextRun: Date; repeats: number; lastTaskId: string; lastRunAt: Date }
-  | { delete: true };
+export type ClaimOutcome = { nextRun: Date; repeats: number; lastTaskId: string; lastRunAt: Date } | { delete: true };
 
 export function isDeleteOutcome(outcome: ClaimOutcome): outcome is { delete: true } {
   return 'delete' in outcome && outcome.delete === true;

@@ -26,7 +26,9 @@ const BY_LOWER = new Map<string, ScheduleType>(SCHEDULE_TYPES.map((t) => [t.toLo
 export function parseScheduleType(value: unknown): ScheduleType {
   const type = typeof value === 'string' ? BY_LOWER.get(value.toLowerCase()) : undefined;
   if (type === undefined) {
-    throw invalid([`\`type\` ${JSON.stringify(value)} is not a schedule type; use one of ${SCHEDULE_TYPES.join(', ')}`]);
+    throw invalid([
+      `\`type\` ${JSON.stringify(value)} is not a schedule type; use one of ${SCHEDULE_TYPES.join(', ')}`,
+    ]);
   }
   return type;
 }
@@ -66,7 +68,9 @@ export function validateSchedule(s: ScheduleRules): void {
 
   const timezoneOk = isValidTimeZone(s.timezone);
   if (!timezoneOk) {
-    problems.push(`\`timezone\` ${JSON.stringify(s.timezone)} is not an IANA time zone (e.g. "Europe/Amsterdam", "UTC")`);
+    problems.push(
+      `\`timezone\` ${JSON.stringify(s.timezone)} is not an IANA time zone (e.g. "Europe/Amsterdam", "UTC")`,
+    );
   }
 
   if (s.type === 'Cron') {

@@ -37,7 +37,6 @@ export interface IterInfo {
   index: number;
   /** The iter's own id; the collated record is saved under it. */
   id: string;
-  args: unknown[][];
   cached?: boolean | number;
 }
 

@@ -1,0 +1,303 @@
+import { Cluster, type ClusterOptions } from '../cluster/cluster.js';
+import { iterSubTaskId } from '../cluster/finisher.js';
+import type { Runtime } from '../cluster/runtime.js';
+import { resolveConfig, type ResolvedConfig, type TaskqOptions } from '../config/config.js';
+import { ErrorCodes, TaskqError } from '../errors.js';
+import { TaskqEmitter, type TaskqEvents } from '../events.js';
+import { newTaskId, humanize } from '../task/ids.js';
+import { buildTaskMessage } from '../task/message.js';
+import { taskNameOf, type AnyFunction, type TaskRef } from '../task/task-ref.js';
+import type { ChainLink, LinkOptions, RetryPolicy, TaskMessage, TaskRecord, TaskResult } from '../task/task.js';
+import { toTaskResult } from '../task/task-result.js';
+import { createRuntime } from './create-runtime.js';
+import { SyncRunner } from './sync-runner.js';
+import { poll } from './wait.js';
+
+/** Options for one task (Django Q's q_options), plus what Node queues offer. */
+export interface TaskOptions extends LinkOptions {
+  /** Run inline in the caller (tests); the task's exception propagates. */
+  sync?: boolean;
+  /** Send to another queue (django-q2 `cluster`): clusters started with that `cluster` name run it. */
+  cluster?: string;
+  /** Deliver no earlier than this many ms from now (brokers with the `delay` capability). */
+  delay?: number;
+  /** Deliver no earlier than this time. */
+  runAt?: Date;
+  retry?: RetryPolicy;
+}
+
+export type TaskInput<F extends AnyFunction = AnyFunction> = string | TaskRef<F>;
+
+export interface BulkItem {
+  task: TaskInput;
+  args?: unknown[];
+  options?: TaskOptions;
+}
+
+export interface WaitOptions {
+  /** ms: 0 checks once (default), n waits up to n ms, -1 waits forever. */
+  wait?: number;
+}
+
+export interface GroupOptions extends WaitOptions {
+  /** Include failures (default false for results, true for fetchGroup). */
+  failures?: boolean;
+  /** Wait until the group holds this many records. */
+  count?: number;
+}
+
+export interface ChainStep {
+  task: TaskInput;
+  args?: unknown[];
+  options?: LinkOptions;
+}
+
+/**
+ * The taskq client: enqueue tasks, read results, compose chains and iters,
+ * and create clusters. One instance per process is typical.
+ */
+export class Taskq {
+  readonly config: ResolvedConfig;
+  readonly events = new TaskqEmitter();
+  #runtime: Promise<Runtime> | null = null;
+  #sync: SyncRunner | null = null;
+  #closed = false;
+
+  constructor(options: TaskqOptions = {}) {
+    this.config = resolveConfig(options);
+  }
+
+  /** Connects the broker and store (done lazily by every call; call it to fail fast). */
+  runtime(): Promise<Runtime> {
+    if (this.#closed) return Promise.reject(new TaskqError(ErrorCodes.CLUSTER_STATE, 'This Taskq instance is closed.'));
+    this.#runtime ??= createRuntime(this.config, this.events).catch((error: unknown) => {
+      this.#runtime = null;
+      throw error;
+    });
+    return this.#runtime;
+  }
+
+  on<K extends keyof TaskqEvents>(event: K, listener: (...args: TaskqEvents[K]) => void): () => void {
+    return this.events.on(event, listener);
+  }
+
+  /** Queues one task and returns its id (32 hex). Its name is `humanize(id)` unless `taskName` is given. */
+  async enqueue<F extends AnyFunction>(task: TaskRef<F>, args: Parameters<F>, options?: TaskOptions): Promise<string>;
+  async enqueue(task: string, args?: unknown[], options?: TaskOptions): Promise<string>;
+  async enqueue(task: TaskInput, args: unknown[] = [], options: TaskOptions = {}): Promise<string> {
+    const message = this.#message(task, args, options);
+    await this.#dispatch([{ message, options }]);
+    return message.id;
+  }
+
+  /** Queues many tasks in as few broker round trips as the broker allows. Returns their ids in order. */
+  async enqueueMany(items: readonly BulkItem[]): Promise<string[]> {
+    const prepared = items.map((item) => ({
+      message: this.#message(item.task, item.args ?? [], item.options ?? {}),
+      options: item.options ?? {},
+    }));
+    await this.#dispatch(prepared);
+    return prepared.map((p) => p.message.id);
+  }
+
+  /** The task's return value, or undefined while it has no successful result. Falsy values are results. */
+  async result<R = unknown>(idOrName: string, options: WaitOptions = {}): Promise<R | undefined> {
+    const record = await this.fetch<R>(idOrName, options);
+    return record?.success ? record.result : undefined;
+  }
+
+  /** The full task record (success or failure), or null. */
+  async fetch<R = unknown>(idOrName: string, options: WaitOptions = {}): Promise<TaskResult<R> | null> {
+    const runtime = await this.runtime();
+    const record = await poll(() => runtime.store.get(idOrName), options.wait);
+    return record ? toTaskResult<R>(record, runtime.serializer) : null;
+  }
+
+  /** Results of a group's successful tasks (with failures: all), in the order they finished. */
+  async resultGroup<R = unknown>(group: string, options: GroupOptions = {}): Promise<(R | undefined)[]> {
+    const records = await this.fetchGroup<R>(group, { failures: false, ...options });
+    return records.map((r) => r.result);
+  }
+
+  async fetchGroup<R = unknown>(group: string, options: GroupOptions = {}): Promise<TaskResult<R>[]> {
+    const runtime = await this.runtime();
+    if (options.count !== undefined) {
+      const count = options.count;
+      await poll(async () => ((await runtime.store.countGroup(group)) >= count ? true : null), options.wait ?? -1);
+    }
+    const records = await runtime.store.getGroup(group, { failures: options.failures ?? true });
+    return records.map((r) => toTaskResult<R>(r, runtime.serializer));
+  }
+
+  /** With failures=false every record of the group, with true only failures (Django Q's count_group). */
+  async countGroup(group: string, options: { failures?: boolean } = {}): Promise<number> {
+    return (await this.runtime()).store.countGroup(group, options);
+  }
+
+  /** Clears the group label from its records, or deletes them with `tasks: true`. */
+  async deleteGroup(group: string, options: { tasks?: boolean } = {}): Promise<number> {
+    return (await this.runtime()).store.deleteGroup(group, options);
+  }
+
+  /** Tasks waiting on the broker (not counting delivered, unacknowledged ones). */
+  async queueSize(options: { cluster?: string } = {}): Promise<number> {
+    const runtime = await this.runtime();
+    return (await runtime.brokerFor(options.cluster ?? this.config.cluster)).queueSize();
+  }
+
+  /** Delivered but unacknowledged tasks. */
+  async lockSize(options: { cluster?: string } = {}): Promise<number> {
+    const runtime = await this.runtime();
+    return (await runtime.brokerFor(options.cluster ?? this.config.cluster)).lockSize();
+  }
+
+  /**
+   * Runs tasks one after another in a group (Django Q's async_chain): the
+   * monitor enqueues each next link when the previous one is done. Returns the group.
+   */
+  async chain(
+    steps: readonly ChainStep[],
+    options: { group?: string; cluster?: string; sync?: boolean } = {},
+  ): Promise<string> {
+    const [first, ...rest] = steps;
+    if (first === undefined) throw new TaskqError(ErrorCodes.INVALID_ARGUMENT, 'chain() needs at least one step.');
+    const group = options.group ?? newTaskId();
+    const links: ChainLink[] = rest.map((step) => {
+      const link: ChainLink = { func: taskNameOf(step.task), args: step.args ?? [] };
+      if (step.options) link.options = step.options;
+      return link;
+    });
+    const message = buildTaskMessage({
+      func: taskNameOf(first.task),
+      args: first.args ?? [],
+      options: first.options ?? {},
+      group,
+      chain: links,
+      ...(options.cluster === undefined ? {} : { cluster: options.cluster }),
+    });
+    await this.#dispatch([{ message, options: { sync: options.sync ?? false } }]);
+    return group;
+  }
+
+  /**
+   * Runs `task` once per argument list and collates the results into one
+   * record under the returned id, in input order (Django Q's async_iter).
+   */
+  async iter(task: TaskInput, argsList: readonly unknown[], options: TaskOptions = {}): Promise<string> {
+    if (argsList.length === 0)
+      throw new TaskqError(ErrorCodes.INVALID_ARGUMENT, 'iter() needs at least one argument list.');
+    const id = newTaskId();
+    const name = options.taskName ?? humanize(id);
+    const { hook: _hook, ...rest } = options; // hooks are per task; an iter has none (as in Django Q)
+    const prepared = argsList.map((args, index) => {
+      const message = this.#message(task, Array.isArray(args) ? args : [args], {
+        ...rest,
+        taskName: `${name}#${index}`,
+        group: id,
+      });
+      message.id = iterSubTaskId(id, index);
+      message.iter = {
+        id,
+        index,
+        count: argsList.length,
+        ...(options.cached === undefined ? {} : { cached: options.cached }),
+      };
+      return { message, options: rest };
+    });
+    await this.#dispatch(prepared);
+    return id;
+  }
+
+  /** A cluster that runs this client's tasks; `start()` it. */
+  cluster(options: ClusterOptions = {}): ClusterHandle {
+    return new ClusterHandle(this, options);
+  }
+
+  /** Closes the broker and store connections this client opened. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    const runtime = await this.#runtime?.catch(() => null);
+    await runtime?.close();
+  }
+
+  #message(task: TaskInput, args: unknown[], options: TaskOptions): TaskMessage {
+    if (!Array.isArray(args)) {
+      throw new TaskqError(ErrorCodes.INVALID_ARGUMENT, 'Task arguments are an array: enqueue("add", [1, 2]).');
+    }
+    const func = taskNameOf(task);
+    if (typeof func !== 'string' || func === '') {
+      throw new TaskqError(ErrorCodes.INVALID_ARGUMENT, 'enqueue() needs a task name or a taskRef.');
+    }
+    const parts: Parameters<typeof buildTaskMessage>[0] = { func, args, options };
+    if (options.cluster !== undefined) parts.cluster = options.cluster;
+    return buildTaskMessage(parts);
+  }
+
+  async #dispatch(items: readonly { message: TaskMessage; options: TaskOptions }[]): Promise<void> {
+    const runtime = await this.runtime();
+    for (const { message } of items) runtime.events.emit('preEnqueue', message);
+    const syncItems = items.filter((i) => i.options.sync ?? this.config.sync);
+    if (syncItems.length > 0) {
+      this.#sync ??= new SyncRunner(runtime);
+      for (const { message } of syncItems) await this.#sync.run(message);
+    }
+    const byQueue = new Map<string, { payload: string; options: { delayMs?: number; priority?: number } }[]>();
+    for (const { message, options } of items) {
+      if (options.sync ?? this.config.sync) continue;
+      const queue = message.cluster ?? this.config.cluster;
+      const delayMs = options.runAt ? options.runAt.getTime() - Date.now() : (options.delay ?? 0);
+      const enqueueOptions: { delayMs?: number; priority?: number } = {};
+      if (delayMs > 0) enqueueOptions.delayMs = delayMs;
+      if (message.priority !== undefined) enqueueOptions.priority = message.priority;
+      const list = byQueue.get(queue) ?? [];
+      list.push({ payload: runtime.codec.pack(message), options: enqueueOptions });
+      byQueue.set(queue, list);
+    }
+    for (const [queue, list] of byQueue) {
+      const broker = await runtime.brokerFor(queue);
+      if (list.length === 1) await broker.enqueue(list[0]!.payload, list[0]!.options);
+      else await broker.enqueueMany(list);
+    }
+  }
+}
+
+/** A cluster bound to a client; the runtime connects on `start()`. */
+export class ClusterHandle {
+  #cluster: Cluster | null = null;
+
+  constructor(
+    private readonly client: Taskq,
+    private readonly options: ClusterOptions,
+  ) {}
+
+  get id(): string | undefined {
+    return this.#cluster?.id;
+  }
+
+  get status() {
+    return this.#cluster?.status ?? 'Stopped';
+  }
+
+  async start(): Promise<this> {
+    if (this.#cluster) throw new TaskqError(ErrorCodes.CLUSTER_STATE, 'This cluster was already started.');
+    this.#cluster = new Cluster(await this.client.runtime(), this.options);
+    await this.#cluster.start();
+    return this;
+  }
+
+  async stop(options: { deadlineMs?: number } = {}): Promise<void> {
+    await this.#cluster?.stop(options);
+  }
+
+  stat() {
+    return this.#cluster?.stat() ?? null;
+  }
+
+  /** The underlying sentinel, for advanced use (adding parts before start is done by the client). */
+  get sentinel(): Cluster | null {
+    return this.#cluster;
+  }
+}
+
+export type { TaskRecord };

@@ -1,0 +1,219 @@
+import { createHash } from 'node:crypto';
+import { toErrorInfo, type ErrorInfo } from '../errors.js';
+import { buildTaskMessage, type MessageParts } from '../task/message.js';
+import type { TaskMessage, TaskRecord } from '../task/task.js';
+import type { Runtime } from './runtime.js';
+import type { WorkerOutcome } from './jobs.js';
+
+/** A finished execution on its way to the store and the broker. */
+export interface FinishedTask {
+  message: TaskMessage;
+  /** Broker receipt; absent in sync mode. */
+  receipt?: string;
+  outcome: WorkerOutcome & { lost?: boolean };
+}
+
+/** Runs hook tasks: on the worker pool in a cluster, inline in sync mode. */
+export type HookRunner = (func: string, record: TaskRecord) => Promise<WorkerOutcome>;
+
+/** What finishing decided for each task, for the caller to act on. */
+export interface FinishReport {
+  acknowledged: string[];
+  records: TaskRecord[];
+}
+
+/**
+ * The monitor's work for a batch of finished tasks (Django Q's save_task +
+ * monitor loop, with its defects fixed): save, then acknowledge by the rules,
+ * advance chains, collate iters, run hooks, emit postExecute.
+ *
+ * - Failures are always saved; successes unless `save: false` or saveLimit -1.
+ * - A success is acknowledged. A failure is acknowledged when `ackFailure` is
+ *   set or when it has run `maxAttempts` times (exactly N executions), or when
+ *   it was re-enqueued by a retry policy. Otherwise the broker redelivers it
+ *   after `retry` seconds.
+ * - A chain advances when its link is done (success or final failure), whether
+ *   or not results are saved.
+ * - Hooks run after every execution: success, failure and timeout.
+ * If saving throws, nothing in the batch is acknowledged: the caller retries,
+ * and the broker redelivers whatever is lost with this process.
+ */
+export class TaskFinisher {
+  constructor(
+    private readonly runtime: Runtime,
+    private readonly runHook: HookRunner,
+  ) {}
+
+  async finish(batch: readonly FinishedTask[]): Promise<FinishReport> {
+    const records = batch.map((item) => this.toRecord(item));
+    const attemptCounts = await this.#save(batch, records);
+    const acknowledged: string[] = [];
+    const followUps: Promise<unknown>[] = [];
+    for (let i = 0; i < batch.length; i++) {
+      const item = batch[i] as FinishedTask;
+      const record = records[i] as TaskRecord;
+      record.attemptCount = attemptCounts[i] ?? record.attemptCount;
+      const done = record.success || (await this.#retryOrGiveUp(item, record));
+      if (done && item.receipt !== undefined) acknowledged.push(item.receipt);
+      if (done && item.message.chain?.length) followUps.push(this.#advanceChain(item.message));
+      if (item.message.iter) followUps.push(this.#collateIter(item.message));
+      if (item.message.hook) followUps.push(this.#hook(item.message.hook, record));
+      if (!record.success) this.#report(item.message, record.error as ErrorInfo);
+    }
+    await Promise.all(followUps);
+    for (let i = 0; i < batch.length; i++) {
+      this.runtime.events.emit('postExecute', records[i] as TaskRecord, (batch[i] as FinishedTask).message);
+    }
+    return { acknowledged, records };
+  }
+
+  toRecord(item: FinishedTask): TaskRecord {
+    const { message, outcome } = item;
+    return {
+      id: message.id,
+      name: message.name,
+      func: message.func,
+      args: this.runtime.serializer.serialize(message.args),
+      result: outcome.ok ? (outcome.result ?? null) : null,
+      error: outcome.ok ? null : (outcome.error ?? { name: 'Error', message: 'unknown failure' }),
+      success: outcome.ok,
+      group: message.group ?? null,
+      hook: message.hook ?? null,
+      cluster: message.cluster ?? this.runtime.config.cluster,
+      enqueuedAt: new Date(message.enqueuedAt),
+      startedAt: new Date(outcome.startedAt),
+      stoppedAt: new Date(outcome.stoppedAt),
+      attemptCount: message.attempt ?? 1,
+    };
+  }
+
+  /** Saves what must be saved (cached tasks with their TTL), returning attempt counts per item. */
+  async #save(batch: readonly FinishedTask[], records: TaskRecord[]): Promise<(number | undefined)[]> {
+    const { config, store } = this.runtime;
+    const counts: (number | undefined)[] = new Array(batch.length).fill(undefined);
+    const groups = new Map<number | null, number[]>();
+    for (let i = 0; i < batch.length; i++) {
+      const { message } = batch[i] as FinishedTask;
+      const record = records[i] as TaskRecord;
+      const skip =
+        record.success &&
+        !message.iter &&
+        (message.save === false || (message.save !== true && config.saveLimit === -1));
+      if (skip) continue;
+      const cached = message.cached ?? config.cached;
+      const ttl = typeof cached === 'number' && store.capabilities.ttl ? cached : null;
+      const indexes = groups.get(ttl);
+      if (indexes) indexes.push(i);
+      else groups.set(ttl, [i]);
+    }
+    for (const [ttl, indexes] of groups) {
+      const saved = await store.saveMany(
+        indexes.map((i) => records[i] as TaskRecord),
+        ttl === null ? {} : { ttlSeconds: ttl },
+      );
+      indexes.forEach((index, j) => (counts[index] = saved[j]));
+    }
+    return counts;
+  }
+
+  /** For a failure: true when it is final (acknowledge it), false when the broker should redeliver it. */
+  async #retryOrGiveUp(item: FinishedTask, record: TaskRecord): Promise<boolean> {
+    const { config } = this.runtime;
+    const { message } = item;
+    if (message.ackFailure ?? config.ackFailures) return true;
+    const maxAttempts = message.maxAttempts ?? config.maxAttempts;
+    if (maxAttempts > 0 && record.attemptCount >= maxAttempts) return true;
+    const policy = message.retry ?? config.retryPolicy;
+    if (policy === null || item.receipt === undefined) return false;
+    const attempt = record.attemptCount + 1;
+    const base = policy.backoff === 'fixed' ? policy.delayMs : policy.delayMs * 2 ** (record.attemptCount - 1);
+    const capped = Math.min(base, policy.maxDelayMs ?? Number.POSITIVE_INFINITY);
+    const delayMs = Math.round(capped * (1 + (policy.jitter ?? 0) * Math.random()));
+    await this.runtime.send({ ...message, attempt }, { delayMs });
+    return true;
+  }
+
+  async #advanceChain(message: TaskMessage): Promise<void> {
+    const [next, ...rest] = message.chain ?? [];
+    if (next === undefined) return;
+    const parts: MessageParts = { func: next.func, args: next.args, chain: rest };
+    if (next.options !== undefined) parts.options = next.options;
+    if (message.group !== undefined) parts.group = message.group;
+    if (message.cluster !== undefined) parts.cluster = message.cluster;
+    await this.runtime.send(buildTaskMessage(parts));
+  }
+
+  /** When the last sub-task of an iter is saved, save one record with every result in input order. */
+  async #collateIter(message: TaskMessage): Promise<void> {
+    const iter = message.iter;
+    if (!iter) return;
+    const { store, serializer } = this.runtime;
+    if ((await store.countGroup(iter.id)) < iter.count) return;
+    const records = new Map((await store.getGroup(iter.id, { failures: true })).map((r) => [r.id, r]));
+    const ordered: TaskRecord[] = [];
+    for (let index = 0; index < iter.count; index++) {
+      const record = records.get(iterSubTaskId(iter.id, index));
+      if (!record) return; // another process is collating or a record expired
+      ordered.push(record);
+    }
+    const first = ordered[0] as TaskRecord;
+    const last = ordered.reduce((a, b) => (a.stoppedAt > b.stoppedAt ? a : b));
+    const args = ordered.map((r) => serializer.deserialize(r.args));
+    const results = ordered.map((r) => (r.result === null ? undefined : serializer.deserialize(r.result)));
+    const failed = ordered.find((r) => !r.success);
+    const collated: TaskRecord = {
+      ...first,
+      id: iter.id,
+      name: message.name.replace(/#\d+$/, ''),
+      args: serializer.serialize(args),
+      result: serializer.serialize(results),
+      error: failed?.error ?? null,
+      success: failed === undefined,
+      group: null,
+      startedAt: ordered.reduce((a, b) => (a.startedAt < b.startedAt ? a : b)).startedAt,
+      stoppedAt: last.stoppedAt,
+      attemptCount: 1,
+    };
+    const cached = iter.cached ?? false;
+    await store.saveMany(
+      [collated],
+      typeof cached === 'number' && store.capabilities.ttl ? { ttlSeconds: cached } : {},
+    );
+    await store.deleteGroup(iter.id, { tasks: true });
+  }
+
+  async #hook(func: string, record: TaskRecord): Promise<void> {
+    const outcome = await this.runHook(func, record);
+    if (!outcome.ok) {
+      this.runtime.logger.error('hook failed', { hook: func, task: record.name, error: outcome.error?.message });
+    }
+  }
+
+  #report(message: TaskMessage, error: ErrorInfo): void {
+    const reporters = this.runtime.config.errorReporters;
+    if (reporters.length === 0) return;
+    const err = Object.assign(new Error(error.message), { name: error.name, stack: error.stack, code: error.code });
+    const task = {
+      id: message.id,
+      name: message.name,
+      func: message.func,
+      group: message.group,
+      cluster: message.cluster,
+    };
+    for (const reporter of reporters) {
+      Promise.resolve()
+        .then(() => reporter.report(err, task))
+        .catch((e) =>
+          this.runtime.logger.error('error reporter failed', {
+            reporter: reporter.name,
+            error: toErrorInfo(e).message,
+          }),
+        );
+    }
+  }
+}
+
+/** Sub-task ids of an iter are derived from its id, so collation can order them by input position. */
+export function iterSubTaskId(iterId: string, index: number): string {
+  return createHash('sha256').update(`${iterId}:${index}`).digest('hex').slice(0, 32);
+}

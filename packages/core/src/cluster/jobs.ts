@@ -1,0 +1,51 @@
+import type { ErrorInfo } from '../errors.js';
+import type { TaskRecord } from '../task/task.js';
+
+/** What the main thread sends a worker thread: data only, nothing that needs `instanceof`. */
+export interface ExecuteJob {
+  kind: 'execute';
+  /** Unique per execution, so start reports match the right run. */
+  key: string;
+  id: string;
+  name: string;
+  func: string;
+  args: unknown[];
+  group: string | null;
+  attempt: number;
+  timeoutMs: number | null;
+}
+
+/** Run a hook task with the finished task's record. */
+export interface HookJob {
+  kind: 'hook';
+  func: string;
+  record: TaskRecord;
+}
+
+export type WorkerJob = ExecuteJob | HookJob;
+
+export interface WorkerOutcome {
+  ok: boolean;
+  /** Serialized return value when ok. */
+  result?: string;
+  error?: ErrorInfo;
+  /** The task's own AbortSignal fired at its timeout and the task gave up. */
+  timedOut?: boolean;
+  startedAt: number;
+  stoppedAt: number;
+  threadId: number;
+}
+
+/** Messages a worker thread posts to the main thread outside of task results. */
+export type WorkerMessage =
+  | { taskq: 'started'; key: string; threadId: number; at: number }
+  | { taskq: 'memory'; threadId: number; heapUsedBytes: number; heapTotalBytes: number }
+  | { taskq: 'spawned'; threadId: number };
+
+export interface WorkerData {
+  /** Task module URLs. */
+  tasks: string[];
+  /** Serializer module URL, or null for tagged JSON. */
+  serializer: string | null;
+  memoryReportMs: number;
+}

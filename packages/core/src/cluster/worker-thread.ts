@@ -1,0 +1,85 @@
+/**
+ * The Piscina worker: imports the task modules once, then runs jobs. It tells
+ * the main thread when a task starts (the timeout clock starts there, not in a
+ * queue), aborts the task's signal at its timeout, and returns results already
+ * serialized so the main thread only moves strings.
+ */
+import { parentPort, threadId, workerData } from 'node:worker_threads';
+import { ErrorCodes, TaskqError, toErrorInfo } from '../errors.js';
+import { loadSerializer } from '../serialize/load.js';
+import type { Serializer } from '../serialize/serializer.js';
+import { runWithTaskContext } from '../task/context.js';
+import { TaskRegistry, type TaskFunction } from '../task/registry.js';
+import { toTaskResult } from '../task/task-result.js';
+import type { ExecuteJob, HookJob, WorkerData, WorkerJob, WorkerMessage, WorkerOutcome } from './jobs.js';
+
+const data = workerData as WorkerData;
+const post = (message: WorkerMessage) => parentPort?.postMessage(message);
+
+const ready: Promise<{ registry: TaskRegistry; serializer: Serializer }> = (async () => ({
+  registry: await TaskRegistry.load(data.tasks),
+  serializer: await loadSerializer(data.serializer),
+}))();
+// Module failures surface per task; keep the rejection from crashing the thread.
+ready.catch(() => {});
+
+post({ taskq: 'spawned', threadId });
+if (data.memoryReportMs > 0) {
+  setInterval(() => {
+    const usage = process.memoryUsage();
+    post({ taskq: 'memory', threadId, heapUsedBytes: usage.heapUsed, heapTotalBytes: usage.heapTotal });
+  }, data.memoryReportMs).unref();
+}
+
+export default async function run(job: WorkerJob): Promise<WorkerOutcome> {
+  return job.kind === 'execute' ? execute(job) : runHook(job);
+}
+
+async function execute(job: ExecuteJob): Promise<WorkerOutcome> {
+  const startedAt = Date.now();
+  post({ taskq: 'started', key: job.key, threadId, at: startedAt });
+  const controller = new AbortController();
+  const timer =
+    job.timeoutMs === null
+      ? undefined
+      : setTimeout(() => controller.abort(timeoutError(job.timeoutMs as number)), job.timeoutMs);
+  try {
+    const { registry, serializer } = await ready;
+    const fn = registry.get(job.func);
+    const context = {
+      id: job.id,
+      name: job.name,
+      func: job.func,
+      group: job.group,
+      attempt: job.attempt,
+      signal: controller.signal,
+    };
+    const value = await runWithTaskContext(context, () => (fn as (...args: unknown[]) => unknown)(...job.args));
+    if (controller.signal.aborted) return failure(startedAt, controller.signal.reason, true);
+    return { ok: true, result: serializer.serialize(value), startedAt, stoppedAt: Date.now(), threadId };
+  } catch (error) {
+    return failure(startedAt, controller.signal.aborted ? controller.signal.reason : error, controller.signal.aborted);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+async function runHook(job: HookJob): Promise<WorkerOutcome> {
+  const startedAt = Date.now();
+  try {
+    const { registry, serializer } = await ready;
+    const fn: TaskFunction = registry.get(job.func);
+    await (fn as (...args: unknown[]) => unknown)(toTaskResult(job.record, serializer));
+    return { ok: true, startedAt, stoppedAt: Date.now(), threadId };
+  } catch (error) {
+    return failure(startedAt, error, false);
+  }
+}
+
+function failure(startedAt: number, error: unknown, timedOut: boolean): WorkerOutcome {
+  return { ok: false, error: toErrorInfo(error), timedOut, startedAt, stoppedAt: Date.now(), threadId };
+}
+
+function timeoutError(ms: number): TaskqError {
+  return new TaskqError(ErrorCodes.TASK_TIMEOUT, `Task exceeded its timeout of ${ms / 1000} s and was stopped.`);
+}
