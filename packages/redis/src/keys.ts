@@ -1,0 +1,42 @@
+/**
+ * Key layout. Every key of one queue shares the hash tag `{<prefix>:<queue>}`,
+ * so the Lua scripts touch a single slot and work on Redis Cluster.
+ */
+export interface BrokerKeys {
+  /** LIST of message ids ready for delivery, FIFO (RPUSH / LPOP). */
+  ready: string;
+  /** HASH message id → payload: every stored message. */
+  msgs: string;
+  /** ZSET message id → lease expiry (ms): delivered, not acknowledged. */
+  leases: string;
+  /** HASH message id → delivery count (the receipt's suffix). */
+  deliveries: string;
+  /** ZSET message id → due time (ms): delayed messages. */
+  delayed: string;
+}
+
+export function queueTag(prefix: string, queue: string): string {
+  return `{${prefix}:${queue}}`;
+}
+
+export function brokerKeys(prefix: string, queue: string): BrokerKeys {
+  const tag = queueTag(prefix, queue);
+  return {
+    ready: `${tag}:ready`,
+    msgs: `${tag}:msgs`,
+    leases: `${tag}:leases`,
+    deliveries: `${tag}:deliveries`,
+    delayed: `${tag}:delayed`,
+  };
+}
+
+/** Cluster heartbeats of every queue under one prefix: [HASH key → JSON, ZSET key → expiry ms]. */
+export function statKeys(prefix: string): [string, string] {
+  const tag = `{${prefix}:stats}`;
+  return [`${tag}:values`, `${tag}:expiry`];
+}
+
+/** The result store's keys share `{<prefix>:results:<namespace>}`; see redis-store.ts for each key. */
+export function storeTag(prefix: string, namespace: string): string {
+  return `{${prefix}:results:${namespace}}`;
+}

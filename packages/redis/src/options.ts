@@ -1,0 +1,43 @@
+import { Redis, type RedisOptions } from 'ioredis';
+
+/** How a RedisBroker or RedisStore reaches Redis. */
+export interface RedisConnectionOptions {
+  /** `redis://[user:pass@]host:port[/db][?prefix=name]` or `rediss://…`. Default `redis://127.0.0.1:6379`. */
+  url?: string;
+  /** Extra ioredis options (TLS, password, sentinels, …); merged over taskq's defaults. */
+  redis?: RedisOptions;
+  /** First part of every key (inside the `{…}` hash tag). Default `taskq`, or the URL's `?prefix=`. */
+  prefix?: string;
+  /** How long `ping()` waits before rejecting with TASKQ_BROKER_UNAVAILABLE. Default 2000 ms. */
+  pingTimeoutMs?: number;
+}
+
+export const DEFAULT_URL = 'redis://127.0.0.1:6379';
+export const DEFAULT_PREFIX = 'taskq';
+
+/**
+ * taskq's ioredis defaults: reconnect forever, quickly (a restarted Redis is
+ * back within a second), and let commands wait through an outage instead of
+ * failing, so a restart loses nothing.
+ */
+export const defaultRedisOptions: RedisOptions = {
+  maxRetriesPerRequest: null,
+  retryStrategy: (times) => Math.min(50 * times, 1000),
+  enableAutoPipelining: true,
+};
+
+/** Splits taskq's own `prefix` query parameter off a Redis URL. */
+export function parseRedisUrl(url: string): { url: string; prefix: string | undefined } {
+  const parsed = new URL(url);
+  const prefix = parsed.searchParams.get('prefix') ?? undefined;
+  parsed.searchParams.delete('prefix');
+  return { url: parsed.toString(), prefix };
+}
+
+export function connect(options: RedisConnectionOptions): { redis: Redis; prefix: string } {
+  const { url, prefix } = parseRedisUrl(options.url ?? DEFAULT_URL);
+  const redis = new Redis(url, { ...defaultRedisOptions, ...options.redis });
+  const chosen = options.prefix ?? prefix ?? DEFAULT_PREFIX;
+  if (/[{}]/.test(chosen)) throw new Error(`Redis key prefix "${chosen}" must not contain "{" or "}".`);
+  return { redis, prefix: chosen };
+}

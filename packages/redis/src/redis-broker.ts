@@ -1,0 +1,304 @@
+import { randomBytes } from 'node:crypto';
+import type { Redis } from 'ioredis';
+import {
+  BaseBroker,
+  ErrorCodes,
+  TaskqError,
+  type BrokerCapabilities,
+  type BrokerFactoryOptions,
+  type BrokerInfo,
+  type ClusterStat,
+  type Delivery,
+  type EnqueueItem,
+  type EnqueueOptions,
+  type QueuedMessage,
+} from '@taskq/core';
+import { guard, withTimeout } from './errors.js';
+import { brokerKeys, statKeys, type BrokerKeys } from './keys.js';
+import { connect, type RedisConnectionOptions } from './options.js';
+import { defineScripts, runScript } from './scripts.js';
+
+export interface RedisBrokerOptions extends BrokerFactoryOptions, RedisConnectionOptions {}
+
+const SCRIPTS = ['enqueue', 'claim', 'acknowledge', 'extend', 'sizes', 'list-queued', 'set-stat', 'get-stats'];
+/** Arguments per script call, so no call builds a huge Lua stack. */
+const CHUNK = 500;
+/** Longest single blocking wait: expired leases and due delays are noticed at least this often. */
+const MAX_BLOCK_MS = 1000;
+
+export const redisBrokerCapabilities: BrokerCapabilities = {
+  receipts: true,
+  extendLease: true,
+  exactCounts: true,
+  bulkDequeue: true,
+  bulkEnqueue: true,
+  delay: true,
+  priority: false,
+  maxPayloadBytes: null,
+  stats: true,
+  listQueued: true,
+};
+
+/**
+ * A Redis broker with receipts: a ready list, a payload hash and a lease
+ * sorted set per queue, moved atomically by Lua scripts (src/scripts/). A
+ * delivery is leased for `retrySeconds`; a lease that lapses puts the message
+ * back at the head of the queue. Idle consumers block on the ready list
+ * (BLMOVE onto itself, which takes nothing) and then claim with Lua.
+ */
+export class RedisBroker extends BaseBroker {
+  readonly capabilities = redisBrokerCapabilities;
+  readonly prefix: string;
+  readonly redis: Redis;
+  readonly #keys: BrokerKeys;
+  readonly #statKeys: [string, string];
+  readonly #pingTimeoutMs: number;
+  /** Ids are unique per broker instance and never reused, so stale receipts stay harmless. */
+  readonly #idPrefix = randomBytes(6).toString('base64url');
+  #idCounter = 0;
+  #blocking: Promise<{ client: Redis; id: number }> | undefined;
+  #serverInfo: string | undefined;
+
+  constructor(options: RedisBrokerOptions) {
+    super(options);
+    const { redis, prefix } = connect(options);
+    this.redis = redis;
+    this.prefix = prefix;
+    this.#pingTimeoutMs = options.pingTimeoutMs ?? 2000;
+    this.#keys = brokerKeys(prefix, this.queue);
+    this.#statKeys = statKeys(prefix);
+    // Connection errors surface on the calls; keep ioredis from logging unhandled 'error' events.
+    this.redis.on('error', () => undefined);
+    defineScripts(this.redis, SCRIPTS);
+  }
+
+  /** The keys this broker uses, for tools and tests. */
+  get keys(): BrokerKeys {
+    return this.#keys;
+  }
+
+  #call<T>(call: () => Promise<T>): Promise<T> {
+    return guard(ErrorCodes.BROKER_UNAVAILABLE, `Redis broker "${this.queue}"`, () => this.closed, call);
+  }
+
+  #newId(): string {
+    this.#idCounter += 1;
+    return `${this.#idPrefix}${this.#idCounter.toString(36)}`;
+  }
+
+  protected async _enqueue(payload: string, options: EnqueueOptions): Promise<string> {
+    const [id] = await this._enqueueMany([{ payload, options }]);
+    return id as string;
+  }
+
+  protected override async _enqueueMany(items: readonly EnqueueItem[]): Promise<string[]> {
+    const { ready, msgs, delayed } = this.#keys;
+    const ids = items.map(() => this.#newId());
+    const calls: Promise<unknown>[] = [];
+    for (let start = 0; start < items.length; start += CHUNK) {
+      const args: (string | number)[] = [];
+      for (let i = start; i < Math.min(items.length, start + CHUNK); i++) {
+        const item = items[i] as EnqueueItem;
+        args.push(ids[i] as string, item.payload, Math.max(0, Math.round(item.options?.delayMs ?? 0)));
+      }
+      calls.push(runScript(this.redis, 'enqueue', [ready, msgs, delayed], args));
+    }
+    await this.#call(() => Promise.all(calls));
+    return ids;
+  }
+
+  protected async _dequeue(max: number, waitMs: number, signal?: AbortSignal): Promise<Delivery[]> {
+    const deadline = Date.now() + waitMs;
+    const { ready, msgs, leases, deliveries, delayed } = this.#keys;
+    const leaseMs = Math.round(this.retrySeconds * 1000);
+    for (;;) {
+      let reply: [Array<string | number>, number];
+      try {
+        reply = await this.#call(() =>
+          runScript(this.redis, 'claim', [ready, msgs, leases, deliveries, delayed], [max, leaseMs]),
+        );
+      } catch (error) {
+        if (this.closed) return [];
+        throw error;
+      }
+      const [flat, nextDueMs] = reply;
+      if (flat.length > 0) return toDeliveries(flat);
+      const remaining = deadline - Date.now();
+      if (remaining <= 0 || this.closed || signal?.aborted) return [];
+      const due = Number(nextDueMs) >= 0 ? Number(nextDueMs) + 2 : Number.POSITIVE_INFINITY;
+      await this.#block(Math.min(remaining, due, MAX_BLOCK_MS), signal);
+    }
+  }
+
+  /** Waits until the ready list has an element or `ms` pass; takes nothing from the list. */
+  async #block(ms: number, signal?: AbortSignal): Promise<void> {
+    if (signal?.aborted || this.closed) return;
+    const { client, id } = await this.#blockingClient();
+    const unblock = () => {
+      this.redis.client('UNBLOCK', id).catch(() => undefined);
+    };
+    signal?.addEventListener('abort', unblock, { once: true });
+    try {
+      const seconds = Math.max(0.01, ms / 1000).toFixed(3);
+      await client.blmove(this.#keys.ready, this.#keys.ready, 'LEFT', 'LEFT', seconds);
+    } catch (error) {
+      if (!this.closed) throw new TaskqError(ErrorCodes.BROKER_UNAVAILABLE, 'Redis blocking wait failed.', { cause: error });
+    } finally {
+      signal?.removeEventListener('abort', unblock);
+    }
+  }
+
+  /** One extra connection per broker for blocking waits (a blocked connection can do nothing else). */
+  #blockingClient(): Promise<{ client: Redis; id: number }> {
+    this.#blocking ??= (async () => {
+      const client = this.redis.duplicate({ enableAutoPipelining: false });
+      client.on('error', () => undefined);
+      const state = { client, id: Number(await client.client('ID')) };
+      // The id changes with every reconnect; UNBLOCK needs the current one.
+      client.on('ready', () => {
+        client.client('ID').then(
+          (id) => (state.id = Number(id)),
+          () => undefined,
+        );
+      });
+      return state;
+    })();
+    return this.#blocking;
+  }
+
+  protected async _acknowledge(receipt: string): Promise<void> {
+    await this._acknowledgeMany([receipt]);
+  }
+
+  protected override async _acknowledgeMany(receipts: readonly string[]): Promise<void> {
+    const { msgs, leases, deliveries } = this.#keys;
+    const ids = receipts.map(messageIdOf);
+    const calls: Promise<unknown>[] = [];
+    for (let start = 0; start < ids.length; start += CHUNK) {
+      calls.push(runScript(this.redis, 'acknowledge', [msgs, leases, deliveries], ids.slice(start, start + CHUNK)));
+    }
+    await this.#call(() => Promise.all(calls));
+  }
+
+  protected async _delete(receipt: string): Promise<void> {
+    await this._acknowledgeMany([receipt]);
+  }
+
+  protected override async _extend(receipt: string, seconds: number): Promise<void> {
+    const separator = receipt.lastIndexOf(':');
+    if (separator === -1) return;
+    const ms = Math.round(seconds * 1000);
+    await this.#call(() =>
+      runScript(
+        this.redis,
+        'extend',
+        [this.#keys.leases, this.#keys.deliveries],
+        [receipt.slice(0, separator), receipt.slice(separator + 1), ms],
+      ),
+    );
+  }
+
+  async #sizes(): Promise<[number, number]> {
+    const [waiting, locked] = await this.#call(() =>
+      runScript<[number, number]>(this.redis, 'sizes', [this.#keys.msgs, this.#keys.leases], []),
+    );
+    return [Number(waiting), Number(locked)];
+  }
+
+  protected async _queueSize(): Promise<number> {
+    return (await this.#sizes())[0];
+  }
+
+  protected async _lockSize(): Promise<number> {
+    return (await this.#sizes())[1];
+  }
+
+  protected async _purgeQueue(): Promise<void> {
+    const { ready, msgs, leases, deliveries, delayed } = this.#keys;
+    await this.#call(() => this.redis.del(ready, msgs, leases, deliveries, delayed));
+  }
+
+  protected async _deleteQueue(): Promise<void> {
+    await this._purgeQueue();
+  }
+
+  protected async _ping(): Promise<void> {
+    await this.#call(() =>
+      withTimeout(
+        this.redis.ping(),
+        this.#pingTimeoutMs,
+        ErrorCodes.BROKER_UNAVAILABLE,
+        `Redis did not answer PING within ${this.#pingTimeoutMs} ms.`,
+      ),
+    );
+  }
+
+  protected async _info(): Promise<BrokerInfo> {
+    if (this.#serverInfo === undefined) {
+      const text = await this.#call(() => this.redis.info('server'));
+      const version = /redis_version:(\S+)/.exec(text)?.[1] ?? 'unknown';
+      this.#serverInfo = `redis ${version}`;
+    }
+    return { server: this.#serverInfo, queue: this.queue, prefix: this.prefix, retrySeconds: this.retrySeconds };
+  }
+
+  protected override async _listQueued(limit: number, offset: number): Promise<QueuedMessage[]> {
+    const { ready, msgs, delayed, leases } = this.#keys;
+    const flat = await this.#call(() =>
+      runScript<string[]>(this.redis, 'list-queued', [ready, msgs, delayed, leases], [offset, limit]),
+    );
+    const out: QueuedMessage[] = [];
+    for (let i = 0; i + 3 < flat.length; i += 4) {
+      const kind = flat[i];
+      const score = Number(flat[i + 2]);
+      out.push({
+        id: String(flat[i + 1]),
+        payload: String(flat[i + 3]),
+        lockedUntil: kind === 'l' ? new Date(score) : null,
+        runAt: kind === 'd' ? new Date(score) : null,
+      });
+    }
+    return out;
+  }
+
+  protected override async _setStat(key: string, stat: ClusterStat, ttlSeconds: number): Promise<void> {
+    const ttlMs = Math.max(1, Math.round(ttlSeconds * 1000));
+    await this.#call(() => runScript(this.redis, 'set-stat', this.#statKeys, [key, JSON.stringify(stat), ttlMs]));
+  }
+
+  protected override async _getStats(): Promise<ClusterStat[]> {
+    const values = await this.#call(() => runScript<string[]>(this.redis, 'get-stats', this.#statKeys, []));
+    return values.map((value) => JSON.parse(value) as ClusterStat);
+  }
+
+  protected override async _deleteStat(key: string): Promise<void> {
+    const [stats, expiry] = this.#statKeys;
+    await this.#call(() => this.redis.multi().hdel(stats, key).zrem(expiry, key).exec());
+  }
+
+  protected async _close(): Promise<void> {
+    const blocking = this.#blocking;
+    this.#blocking = undefined;
+    if (blocking) {
+      const { client } = await blocking.catch(() => ({ client: undefined }));
+      client?.disconnect();
+    }
+    if (this.redis.status === 'ready') await this.redis.quit().catch(() => undefined);
+    this.redis.disconnect();
+  }
+}
+
+/** Receipts are `<message id>:<delivery number>`. */
+function messageIdOf(receipt: string): string {
+  const separator = receipt.lastIndexOf(':');
+  return separator === -1 ? receipt : receipt.slice(0, separator);
+}
+
+function toDeliveries(flat: ReadonlyArray<string | number>): Delivery[] {
+  const out: Delivery[] = [];
+  for (let i = 0; i + 2 < flat.length; i += 3) {
+    const deliveries = Number(flat[i + 1]);
+    out.push({ receipt: `${flat[i]}:${deliveries}`, payload: String(flat[i + 2]), deliveries });
+  }
+  return out;
+}

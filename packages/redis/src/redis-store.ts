@@ -1,0 +1,214 @@
+import type { Redis } from 'ioredis';
+import {
+  BaseResultStore,
+  ErrorCodes,
+  isTaskId,
+  type ClusterStat,
+  type ListQuery,
+  type SaveLimitPer,
+  type SaveOptions,
+  type StoreCapabilities,
+  type TaskRecord,
+} from '@taskq/core';
+import { guard, withTimeout } from './errors.js';
+import { statKeys, storeTag } from './keys.js';
+import { connect, type RedisConnectionOptions } from './options.js';
+import { defineScripts, runScript } from './scripts.js';
+
+export interface RedisStoreOptions extends RedisConnectionOptions {
+  /** Keeps one cluster's results apart from another's (the factory passes the cluster name). */
+  namespace: string;
+}
+
+const SCRIPTS = ['save-results', 'get-result', 'query-results', 'delete-results', 'prune-results'];
+const STAT_SCRIPTS = ['set-stat', 'get-stats'];
+/** Records per save script call. */
+const CHUNK = 200;
+
+/** The parts of a query the query-results script understands. */
+interface Query {
+  order: 'asc' | 'desc';
+  offset?: number;
+  limit?: number;
+  countOnly?: boolean;
+  success?: boolean | undefined;
+  group?: string | undefined;
+  func?: string | undefined;
+  name?: string | undefined;
+}
+
+/**
+ * Task results in Redis: one hash of record JSON plus sorted-set indexes
+ * (all, successes, failures, per group, func and name), kept consistent by
+ * Lua scripts. Records saved with `ttlSeconds` (Django Q's `cached`) are
+ * removed by the first store call after they expire.
+ */
+export class RedisStore extends BaseResultStore {
+  readonly capabilities: StoreCapabilities = { stats: true, ttl: true };
+  readonly redis: Redis;
+  readonly prefix: string;
+  readonly namespace: string;
+  readonly #tag: string;
+  readonly #statKeys: [string, string];
+  readonly #pingTimeoutMs: number;
+
+  constructor(options: RedisStoreOptions) {
+    super();
+    const { redis, prefix } = connect(options);
+    this.redis = redis;
+    this.prefix = prefix;
+    this.namespace = options.namespace;
+    this.#tag = `${storeTag(prefix, options.namespace)}:`;
+    this.#statKeys = statKeys(prefix);
+    this.#pingTimeoutMs = options.pingTimeoutMs ?? 2000;
+    this.redis.on('error', () => undefined);
+    defineScripts(this.redis, SCRIPTS, 'includes-results');
+    defineScripts(this.redis, STAT_SCRIPTS);
+  }
+
+  #call<T>(call: () => Promise<T>): Promise<T> {
+    return guard(ErrorCodes.STORE_UNAVAILABLE, `Redis store "${this.namespace}"`, () => this.closed, call);
+  }
+
+  #run<T>(script: string, args: ReadonlyArray<string | number>): Promise<T> {
+    return this.#call(() => runScript<T>(this.redis, script, [this.#tag], args));
+  }
+
+  protected async _saveMany(records: readonly TaskRecord[], options: SaveOptions): Promise<number[]> {
+    const ttlMs = options.ttlSeconds === undefined ? 0 : Math.max(1, Math.round(options.ttlSeconds * 1000));
+    const calls: Promise<number[]>[] = [];
+    for (let start = 0; start < records.length; start += CHUNK) {
+      const args: Array<string | number> = [ttlMs];
+      for (const record of records.slice(start, start + CHUNK)) {
+        args.push(
+          record.id,
+          record.success ? '1' : '0',
+          record.group === null ? '' : `=${record.group}`,
+          record.func,
+          record.name,
+          record.stoppedAt.getTime(),
+          encodeBody(record),
+        );
+      }
+      calls.push(this.#run<number[]>('save-results', args));
+    }
+    return (await Promise.all(calls)).flat().map(Number);
+  }
+
+  protected async _get(idOrName: string): Promise<TaskRecord | null> {
+    const json = await this.#run<string | null>('get-result', [idOrName, isTaskId(idOrName) ? '1' : '0']);
+    return json ? decode(json) : null;
+  }
+
+  async #query(query: Query): Promise<{ records: TaskRecord[]; total: number }> {
+    const [total, ...jsons] = await this.#run<[number, ...string[]]>('query-results', [
+      query.order,
+      query.offset ?? 0,
+      query.limit ?? -1,
+      query.countOnly ? '1' : '0',
+      query.success === undefined ? '' : query.success ? '1' : '0',
+      query.group === undefined ? '' : `=${query.group}`,
+      query.func === undefined ? '' : `=${query.func}`,
+      query.name === undefined ? '' : `=${query.name}`,
+    ]);
+    return { total: Number(total), records: jsons.map(decode) };
+  }
+
+  protected async _getGroup(group: string, failures: boolean): Promise<TaskRecord[]> {
+    return (await this.#query({ order: 'asc', group, success: failures ? undefined : true })).records;
+  }
+
+  protected async _countGroup(group: string, failures: boolean): Promise<number> {
+    return (await this.#query({ order: 'asc', group, success: failures ? false : undefined, countOnly: true })).total;
+  }
+
+  protected async _deleteGroup(group: string, tasks: boolean): Promise<number> {
+    return Number(await this.#run<number>('delete-results', [tasks ? 'group' : 'ungroup', group]));
+  }
+
+  protected async _list(query: ListQuery & { limit: number; offset: number }) {
+    return this.#query({ ...query, order: 'desc' });
+  }
+
+  protected async _delete(id: string): Promise<boolean> {
+    return Number(await this.#run<number>('delete-results', ['id', id])) === 1;
+  }
+
+  protected async _prune(keep: number, per: SaveLimitPer | null): Promise<number> {
+    return Number(await this.#run<number>('prune-results', [keep, per ?? '']));
+  }
+
+  protected override async _ping(): Promise<void> {
+    await this.#call(() =>
+      withTimeout(
+        this.redis.ping(),
+        this.#pingTimeoutMs,
+        ErrorCodes.STORE_UNAVAILABLE,
+        `Redis did not answer PING within ${this.#pingTimeoutMs} ms.`,
+      ),
+    );
+  }
+
+  protected override async _setStat(key: string, stat: ClusterStat, ttlSeconds: number): Promise<void> {
+    const ttlMs = Math.max(1, Math.round(ttlSeconds * 1000));
+    await this.#call(() => runScript(this.redis, 'set-stat', this.#statKeys, [key, JSON.stringify(stat), ttlMs]));
+  }
+
+  protected override async _getStats(): Promise<ClusterStat[]> {
+    const values = await this.#call(() => runScript<string[]>(this.redis, 'get-stats', this.#statKeys, []));
+    return values.map((value) => JSON.parse(value) as ClusterStat);
+  }
+
+  protected override async _deleteStat(key: string): Promise<void> {
+    const [stats, expiry] = this.#statKeys;
+    await this.#call(() => this.redis.multi().hdel(stats, key).zrem(expiry, key).exec());
+  }
+
+  /** Removes every key of this namespace (tests, `taskq purge`). */
+  async clear(): Promise<void> {
+    this.assertOpen();
+    const keys = await this.#call(() => this.redis.keys(`${this.#tag.replace(/[*?[\]\\]/g, '\\$&')}*`));
+    if (keys.length > 0) await this.#call(() => this.redis.del(...keys));
+  }
+
+  protected async _close(): Promise<void> {
+    if (this.redis.status === 'ready') await this.redis.quit().catch(() => undefined);
+    this.redis.disconnect();
+  }
+}
+
+/** The record as JSON without attemptCount and the opening brace: the save script adds both. */
+function encodeBody(record: TaskRecord): string {
+  const { attemptCount: _attemptCount, enqueuedAt, startedAt, stoppedAt, ...rest } = record;
+  const json = JSON.stringify({
+    ...rest,
+    enqueuedAt: enqueuedAt.getTime(),
+    startedAt: startedAt.getTime(),
+    stoppedAt: stoppedAt.getTime(),
+  });
+  return json.slice(1);
+}
+
+function decode(json: string): TaskRecord {
+  const raw = JSON.parse(json) as Omit<TaskRecord, 'enqueuedAt' | 'startedAt' | 'stoppedAt'> & {
+    enqueuedAt: number;
+    startedAt: number;
+    stoppedAt: number;
+  };
+  return {
+    id: raw.id,
+    name: raw.name,
+    func: raw.func,
+    args: raw.args,
+    result: raw.result,
+    error: raw.error,
+    success: raw.success,
+    group: raw.group,
+    hook: raw.hook,
+    cluster: raw.cluster,
+    enqueuedAt: new Date(raw.enqueuedAt),
+    startedAt: new Date(raw.startedAt),
+    stoppedAt: new Date(raw.stoppedAt),
+    attemptCount: raw.attemptCount,
+  };
+}

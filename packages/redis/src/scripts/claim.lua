@@ -1,0 +1,51 @@
+-- Lease up to ARGV[1] ready messages for ARGV[2] ms.
+-- KEYS: ready (list), msgs (hash), leases (zset id -> lease expiry ms), deliveries (hash id -> count), delayed (zset)
+-- Returns { {id, deliveries, payload, ...}, msUntilSomethingIsDue or -1 }.
+local max = tonumber(ARGV[1])
+local leaseMs = tonumber(ARGV[2])
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+
+-- Expired leases: redeliver first (head of the list).
+local expired = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', now, 'LIMIT', 0, 1000)
+if #expired > 0 then
+  redis.call('ZREM', KEYS[3], unpack(expired))
+  redis.call('LPUSH', KEYS[1], unpack(expired))
+end
+-- Delayed messages that are due: to the tail.
+local due = redis.call('ZRANGEBYSCORE', KEYS[5], '-inf', now, 'LIMIT', 0, 1000)
+if #due > 0 then
+  redis.call('ZREM', KEYS[5], unpack(due))
+  redis.call('RPUSH', KEYS[1], unpack(due))
+end
+
+local out = {}
+local taken = 0
+local leaseUntil = now + leaseMs
+while taken < max do
+  local ids = redis.call('LPOP', KEYS[1], max - taken)
+  if not ids then break end
+  for _, id in ipairs(ids) do
+    local payload = redis.call('HGET', KEYS[2], id)
+    -- An id without a payload was acknowledged while it waited: skip it.
+    if payload then
+      local n = redis.call('HINCRBY', KEYS[4], id, 1)
+      redis.call('ZADD', KEYS[3], leaseUntil, id)
+      out[#out + 1] = id
+      out[#out + 1] = n
+      out[#out + 1] = payload
+      taken = taken + 1
+    end
+  end
+end
+
+local nextDue = -1
+if taken == 0 then
+  local lease = redis.call('ZRANGE', KEYS[3], 0, 0, 'WITHSCORES')
+  local delayed = redis.call('ZRANGE', KEYS[5], 0, 0, 'WITHSCORES')
+  local first = nil
+  if lease[2] then first = tonumber(lease[2]) end
+  if delayed[2] and (first == nil or tonumber(delayed[2]) < first) then first = tonumber(delayed[2]) end
+  if first then nextDue = math.max(0, first - now) end
+end
+return { out, nextDue }

@@ -1,0 +1,59 @@
+-- Records matching every filter, ordered by finish time.
+-- ARGV: order (asc|desc), offset, limit (-1 = all), countOnly (1|0),
+--       success ('' | '1' | '0'), group ('' | '=' .. group), func ('' | '=' .. func), name ('' | '=' .. name)
+-- Returns { total, json, json, ... } (just { total } when countOnly).
+local desc = ARGV[1] == 'desc'
+local offset, limit, countOnly = tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4] == '1'
+local keys = {}
+if ARGV[5] == '1' then keys[#keys + 1] = OK elseif ARGV[5] == '0' then keys[#keys + 1] = FAILED end
+if ARGV[6] ~= '' then keys[#keys + 1] = T .. 'group:' .. string.sub(ARGV[6], 2) end
+if ARGV[7] ~= '' then keys[#keys + 1] = T .. 'func:' .. string.sub(ARGV[7], 2) end
+if ARGV[8] ~= '' then keys[#keys + 1] = T .. 'name:' .. string.sub(ARGV[8], 2) end
+if #keys == 0 then keys[1] = ALL end
+
+local function range(key, from, to)
+  if desc then return redis.call('ZRANGE', key, from, to, 'REV') end
+  return redis.call('ZRANGE', key, from, to)
+end
+
+local total
+local ids
+if #keys == 1 then
+  total = redis.call('ZCARD', keys[1])
+  if countOnly then return { total } end
+  local last = -1
+  if limit >= 0 then last = offset + limit - 1 end
+  if limit == 0 then ids = {} else ids = range(keys[1], offset, last) end
+else
+  -- Walk the smallest index and keep what every other index holds.
+  local driver = 1
+  local smallest = redis.call('ZCARD', keys[1])
+  for k = 2, #keys do
+    local size = redis.call('ZCARD', keys[k])
+    if size < smallest then driver, smallest = k, size end
+  end
+  local matches = {}
+  for _, id in ipairs(range(keys[driver], 0, -1)) do
+    local all = true
+    for k = 1, #keys do
+      if k ~= driver and not redis.call('ZSCORE', keys[k], id) then
+        all = false
+        break
+      end
+    end
+    if all then matches[#matches + 1] = id end
+  end
+  total = #matches
+  if countOnly then return { total } end
+  ids = {}
+  local last = #matches
+  if limit >= 0 then last = math.min(#matches, offset + limit) end
+  for j = offset + 1, last do ids[#ids + 1] = matches[j] end
+end
+local out = { total }
+if #ids > 0 then
+  for _, json in ipairs(redis.call('HMGET', REC, unpack(ids))) do
+    if json then out[#out + 1] = json end
+  end
+end
+return out

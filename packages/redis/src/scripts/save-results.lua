@@ -1,0 +1,40 @@
+-- Save records with Django Q's rule: an existing success is final; an existing failure is
+-- overwritten and its attemptCount grows by one; a new record starts at 1.
+-- ARGV: ttlMs (0 = keep), then per record: id, success (1|0), group ('' = none, else '=' .. group),
+--       func, name, stoppedAt ms, JSON of the record without attemptCount and without the leading '{'.
+-- Returns each record's attemptCount after the save.
+local ttl = tonumber(ARGV[1])
+local now = nowMs()
+local counts = {}
+for i = 2, #ARGV, 7 do
+  local id = ARGV[i]
+  local old = redis.call('HGET', REC, id)
+  local attempt = 1
+  local final = false
+  if old then
+    local o = cjson.decode(old)
+    if o.success then
+      final = true
+      attempt = o.attemptCount
+    else
+      attempt = o.attemptCount + 1
+      unindex(id, o)
+    end
+  end
+  if not final then
+    local group = cjson.null
+    if ARGV[i + 2] ~= '' then group = string.sub(ARGV[i + 2], 2) end
+    local r = { success = ARGV[i + 1] == '1', group = group, func = ARGV[i + 3], name = ARGV[i + 4] }
+    local seq = redis.call('INCR', T .. 'seq')
+    local score = tonumber(ARGV[i + 5]) * 1000 + seq % 1000
+    redis.call('HSET', REC, id, '{"attemptCount":' .. attempt .. ',' .. ARGV[i + 6])
+    index(id, r, score)
+    if ttl > 0 then
+      redis.call('ZADD', EXPIRY, now + ttl, id)
+    else
+      redis.call('ZREM', EXPIRY, id)
+    end
+  end
+  counts[#counts + 1] = attempt
+end
+return counts

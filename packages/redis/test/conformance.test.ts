@@ -1,0 +1,27 @@
+import { afterAll } from 'vitest';
+import { Redis } from 'ioredis';
+import { runBrokerSuite, runResultStoreSuite, uniqueName } from '@taskq/conformance';
+import { RedisBroker, RedisStore, redisBrokerCapabilities } from '../src/index.js';
+
+const url = process.env.TASKQ_REDIS_URL ?? 'redis://127.0.0.1:6379';
+/** One prefix per run keeps this run's keys apart from other test runs on the same Redis. */
+const prefix = uniqueName('taskq-conformance');
+
+runBrokerSuite({
+  name: 'RedisBroker',
+  capabilities: redisBrokerCapabilities,
+  create: async (options) => new RedisBroker({ ...options, url, prefix }),
+});
+
+runResultStoreSuite({
+  name: 'RedisStore',
+  capabilities: { stats: true, ttl: true },
+  create: async () => new RedisStore({ url, prefix, namespace: uniqueName('ns') }),
+});
+
+afterAll(async () => {
+  const redis = new Redis(url);
+  const keys = await redis.keys(`{${prefix}:*`);
+  if (keys.length > 0) await redis.del(...keys);
+  await redis.quit();
+});
