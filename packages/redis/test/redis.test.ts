@@ -1,0 +1,160 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createServer } from 'node:net';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { Redis } from 'ioredis';
+import { makeRecord, uniqueName, waitFor } from '@taskq/conformance';
+import { createBroker, createStore } from '@taskq/core';
+import { RedisBroker, RedisStore, brokerFactory, parseRedisUrl, storeFactory } from '../src/index.js';
+
+const url = process.env.TASKQ_REDIS_URL ?? 'redis://127.0.0.1:6379';
+const prefix = uniqueName('taskq-redis-test');
+const open: Array<{ close(): Promise<void> }> = [];
+
+function track<T extends { close(): Promise<void> }>(value: T): T {
+  open.push(value);
+  return value;
+}
+
+afterEach(async () => {
+  for (const item of open.splice(0)) await item.close();
+});
+
+afterAll(async () => {
+  const redis = new Redis(url);
+  const keys = await redis.keys(`{${prefix}:*`);
+  if (keys.length > 0) await redis.del(...keys);
+  await redis.quit();
+});
+
+describe('key layout', () => {
+  it('keeps every key of a queue under one hash tag', async () => {
+    const broker = track(new RedisBroker({ url, prefix, queue: 'layout', retrySeconds: 30 }));
+    await broker.enqueue('now');
+    await broker.enqueue('later', { delayMs: 60_000 });
+    await broker.dequeue();
+    await broker.enqueue('waiting');
+    const keys = (await broker.redis.keys(`{${prefix}:layout}*`)).sort();
+    expect(keys).toEqual(
+      ['delayed', 'deliveries', 'leases', 'msgs', 'ready'].map((name) => `{${prefix}:layout}:${name}`),
+    );
+    expect(await broker.redis.type(broker.keys.ready)).toBe('list');
+    expect(await broker.redis.type(broker.keys.leases)).toBe('zset');
+    expect(await broker.redis.hlen(broker.keys.msgs)).toBe(3);
+    expect(await broker.queueSize()).toBe(2);
+    expect(await broker.lockSize()).toBe(1);
+    await broker.deleteQueue();
+    expect(await broker.redis.keys(`{${prefix}:layout}*`)).toEqual([]);
+  });
+
+  it('keeps results of a namespace under one hash tag, and stats under the prefix', async () => {
+    const store = track(new RedisStore({ url, prefix, namespace: 'ns1' }));
+    await store.saveMany([makeRecord({ group: 'g' })]);
+    const keys = await store.redis.keys(`*${prefix}*`);
+    expect(keys.length).toBeGreaterThan(0);
+    for (const key of keys) expect(key.startsWith(`{${prefix}:results:ns1}:`)).toBe(true);
+    await store.clear();
+    expect(await store.redis.keys(`{${prefix}:results:ns1}*`)).toEqual([]);
+  });
+
+  it('takes the prefix from the URL', async () => {
+    expect(parseRedisUrl('redis://127.0.0.1:6379/2?prefix=app1')).toEqual({
+      url: 'redis://127.0.0.1:6379/2',
+      prefix: 'app1',
+    });
+    const broker = track(await brokerFactory.create(`${url}?prefix=${prefix}`, { queue: 'q', retrySeconds: 5 }));
+    expect((broker as RedisBroker).prefix).toBe(prefix);
+  });
+
+  it('resolves redis:// URLs through core', async () => {
+    const broker = track(await createBroker(`${url}?prefix=${prefix}`, { queue: 'core', retrySeconds: 5 }));
+    // core imports the built package, this test the sources: compare by name.
+    expect(broker.constructor.name).toBe('RedisBroker');
+    expect((await broker.info()).server).toMatch(/^redis \d+\./);
+    const store = await createStore(`${url}?prefix=${prefix}`, { namespace: 'core' });
+    expect(store?.constructor.name).toBe('RedisStore');
+    track(store!);
+    expect(storeFactory.schemes).toContain('rediss');
+  });
+
+  it('reports an unreachable server with TASKQ_BROKER_UNAVAILABLE', async () => {
+    const port = await freePort();
+    const broker = track(new RedisBroker({ url: `redis://127.0.0.1:${port}`, queue: 'q', retrySeconds: 5, pingTimeoutMs: 300 }));
+    await expect(broker.ping()).rejects.toMatchObject({ code: 'TASKQ_BROKER_UNAVAILABLE' });
+  });
+});
+
+describe('blocking dequeue', () => {
+  it('notices an expired lease while blocked', async () => {
+    const broker = track(new RedisBroker({ url, prefix, queue: uniqueName('lapse'), retrySeconds: 1 }));
+    await broker.enqueue('lapsed');
+    const [first] = await broker.dequeue();
+    expect(first?.deliveries).toBe(1);
+    const started = Date.now();
+    const [again] = await broker.dequeue({ waitMs: 10_000 });
+    expect(again).toMatchObject({ payload: 'lapsed', deliveries: 2 });
+    expect(Date.now() - started).toBeLessThan(5000);
+    await broker.deleteQueue();
+  });
+});
+
+describe('server restart', () => {
+  let server: ChildProcess | undefined;
+
+  afterEach(() => {
+    server?.kill('SIGKILL');
+    server = undefined;
+  });
+
+  async function startRedis(port: number): Promise<ChildProcess> {
+    const child = spawn('redis-server', ['--port', String(port), '--save', '', '--appendonly', 'no', '--daemonize', 'no'], {
+      stdio: 'ignore',
+    });
+    const probe = new Redis({ port, lazyConnect: true, retryStrategy: () => 50, maxRetriesPerRequest: 1 });
+    probe.on('error', () => undefined);
+    await waitFor(() => probe.ping().then(() => true, () => false), { timeoutMs: 10_000, message: 'redis-server up' });
+    probe.disconnect();
+    return child;
+  }
+
+  async function stopRedis(child: ChildProcess): Promise<void> {
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    child.kill('SIGKILL');
+    await exited;
+  }
+
+  it('reconnects after a restart; calls made during the outage wait and then succeed', async () => {
+    const port = await freePort();
+    server = await startRedis(port);
+    const options = { url: `redis://127.0.0.1:${port}`, queue: 'restart', retrySeconds: 30 };
+    const broker = track(new RedisBroker(options));
+    const store = track(new RedisStore({ url: options.url, namespace: 'restart' }));
+    await broker.enqueue('before');
+    expect((await broker.dequeue()).map((d) => d.payload)).toEqual(['before']);
+
+    await stopRedis(server);
+    // A consumer blocked during the outage, and an enqueue issued while Redis is down.
+    const waiting = broker.dequeue({ max: 10, waitMs: 20_000 });
+    const enqueued = broker.enqueue('during');
+    const saved = store.saveMany([makeRecord({ id: 'a'.repeat(32) })]);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    server = await startRedis(port);
+
+    expect(typeof (await enqueued)).toBe('string');
+    expect((await waiting).map((d) => d.payload)).toEqual(['during']);
+    expect(await saved).toEqual([1]);
+    expect((await store.get('a'.repeat(32)))?.id).toBe('a'.repeat(32));
+    await broker.ping();
+    await store.ping();
+  }, 60_000);
+});
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
+    });
+  });
+}
