@@ -4,7 +4,14 @@ import { taggedJson } from '../serialize/tagged-json.js';
 import { newTaskId } from '../task/ids.js';
 import { slotAtOrAfter, type SlotRule } from './next-run.js';
 import type { ScheduledEnqueue, ScheduledTaskOptions } from './scheduler.js';
-import type { Schedule, SchedulePatch, ScheduleQuery, ScheduleStore, ScheduleTaskOptions, ScheduleType } from './schedule-store.js';
+import type {
+  Schedule,
+  SchedulePatch,
+  ScheduleQuery,
+  ScheduleStore,
+  ScheduleTaskOptions,
+  ScheduleType,
+} from './schedule-store.js';
 import { applyIntendedDate, decodeArgs } from './task-args.js';
 import { parseScheduleType, validateSchedule } from './validate.js';
 
@@ -195,7 +202,8 @@ export async function updateSchedule(
     func: changes.func ?? existing.func,
     taskOptions: mergeTaskOptions(existing.taskOptions, changes),
     type,
-    minutes: changes.minutes !== undefined ? changes.minutes : typeChanged && type !== 'Minutes' ? null : existing.minutes,
+    minutes:
+      changes.minutes !== undefined ? changes.minutes : typeChanged && type !== 'Minutes' ? null : existing.minutes,
     cron: changes.cron !== undefined ? changes.cron : typeChanged && type !== 'Cron' ? null : existing.cron,
     repeats: changes.repeats ?? existing.repeats,
     nextRun: changes.nextRun !== undefined && changes.nextRun !== null ? toDate(changes.nextRun) : existing.nextRun,
