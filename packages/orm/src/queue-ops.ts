@@ -9,7 +9,7 @@ export interface NewMessage {
 
 export interface ClaimedMessage {
   id: number;
-  payload: string;
+  payload: string | Buffer;
   deliveries: number;
   priority: number;
 }
@@ -36,7 +36,7 @@ async function insertChunk(connection: SqlConnection, queue: string, messages: r
   if (dialect === 'postgres') {
     // one round trip: insert, and NOTIFY the LISTENing clusters (delivered on commit)
     const values = sql.join(
-      messages.map((m) => sql`(${queue}, ${m.payload}, ${m.priority}, ${m.runAt}, 0, ${now})`),
+      messages.map((m) => sql`(${queue}, ${Buffer.from(m.payload)}, ${m.priority}, ${m.runAt}, 0, ${now})`),
     );
     const { rows } = await sql<{ id: string }>`
       with ins as (
@@ -141,7 +141,7 @@ export async function claimMessages(
   return rows
     .map((row) => ({
       id: Number(row.id),
-      payload: row.payload,
+      payload: payloadText(row.payload),
       deliveries: Number(row.deliveries),
       priority: Number(row.priority),
     }))
@@ -158,4 +158,9 @@ export async function msUntilNextDue(connection: SqlConnection, queue: string): 
     .executeTakeFirst();
   if (row?.next === null || row?.next === undefined) return Number.POSITIVE_INFINITY;
   return Math.max(0, Number(row.next) - Date.now());
+}
+
+/** PostgreSQL hands bytea back as a Buffer of UTF-8. */
+export function payloadText(value: string | Buffer): string {
+  return typeof value === 'string' ? value : value.toString('utf8');
 }

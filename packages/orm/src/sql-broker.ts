@@ -12,7 +12,7 @@ import {
 import { connect, serverVersion, type SqlConnectOptions, type SqlConnection, type SqlConnectionSource } from './connection.js';
 import { unavailable } from './errors.js';
 import { ensureMigrated } from './migrator.js';
-import { claimMessages, insertMessages, msUntilNextDue, type NewMessage } from './queue-ops.js';
+import { claimMessages, insertMessages, msUntilNextDue, payloadText, type NewMessage } from './queue-ops.js';
 import { deleteStat, getStats, setStat } from './stats.js';
 import { Wakeup } from './wakeup.js';
 
@@ -129,13 +129,17 @@ export class SqlBroker extends BaseBroker {
           claimMessages(this.connection, this.queue, max, this.retrySeconds),
         );
         if (claimed.length > 0) {
-          return claimed.map((m) => ({ receipt: `${m.id}.${m.deliveries}`, payload: m.payload, deliveries: m.deliveries }));
+          return claimed.map((m) => ({
+            receipt: `${m.id}.${m.deliveries}`,
+            payload: payloadText(m.payload),
+            deliveries: m.deliveries,
+          }));
         }
         const remaining = deadline - Date.now();
         if (remaining <= 0 || this.closed || signal?.aborted) return [];
         const nextDue = await this.#run('dequeuing', () => msUntilNextDue(this.connection, this.queue));
         // with LISTEN working, polling is only a safety net for lost notifications
-        const poll = listener?.listening ? 5000 : interval;
+        const poll = listener?.listening ? Math.max(5000, this.#pollMaxMs) : interval;
         await wakeup.sleep(Math.min(remaining, poll, nextDue + 5));
         if (this.closed || signal?.aborted) return [];
         interval = Math.min(interval * 2, this.#pollMaxMs);
@@ -266,7 +270,7 @@ export class SqlBroker extends BaseBroker {
       const locked = lockedUntil !== null && lockedUntil > now;
       return {
         id: String(row.id),
-        payload: row.payload,
+        payload: payloadText(row.payload),
         lockedUntil: locked ? new Date(lockedUntil) : null,
         runAt: locked ? null : new Date(Number(row.run_at)),
       };

@@ -1,8 +1,13 @@
 import {
   BaseResultStore,
   isTaskId,
+  type ClaimOutcome,
   type ClusterStat,
   type ListQuery,
+  type Schedule,
+  type SchedulePatch,
+  type ScheduleQuery,
+  type ScheduleStore,
   type SaveLimitPer,
   type SaveOptions,
   type StoreCapabilities,
@@ -12,6 +17,7 @@ import { sql, type SelectQueryBuilder } from 'kysely';
 import { connect, writeTransaction, type SqlConnectOptions, type SqlConnection, type SqlConnectionSource } from './connection.js';
 import { unavailable } from './errors.js';
 import { ensureMigrated } from './migrator.js';
+import { ScheduleOps } from './schedule-ops.js';
 import { deleteStat, getStats, setStat } from './stats.js';
 import type { Database, TaskRow } from './tables.js';
 
@@ -20,15 +26,21 @@ export interface SqlStoreOptions extends SqlConnectOptions {
   connection: SqlConnectionSource;
 }
 
-/** Task results in `<prefix>tasks` (one row per task id), cluster stats in `<prefix>stats`. */
-export class SqlStore extends BaseResultStore {
+/**
+ * Task results in `<prefix>tasks` (one row per task id), cluster stats in
+ * `<prefix>stats`, and schedules in `<prefix>schedules` (it is also the
+ * cluster's ScheduleStore).
+ */
+export class SqlStore extends BaseResultStore implements ScheduleStore {
   readonly capabilities: StoreCapabilities = { stats: true, ttl: false };
   readonly connection: SqlConnection;
   readonly #migrate: boolean;
+  readonly #schedules: ScheduleOps;
 
   constructor(options: SqlStoreOptions) {
     super();
     this.connection = connect(options.connection, options);
+    this.#schedules = new ScheduleOps(this.connection);
     this.#migrate = options.migrate ?? true;
   }
 
@@ -218,6 +230,48 @@ export class SqlStore extends BaseResultStore {
 
   protected override async _deleteStat(key: string): Promise<void> {
     await this.#run('deleting a cluster stat', () => deleteStat(this.connection, key));
+  }
+
+  // ScheduleStore
+
+  async createSchedule(schedule: Schedule): Promise<Schedule> {
+    this.assertOpen();
+    return this.#run('creating a schedule', () => this.#schedules.create(schedule));
+  }
+
+  async getSchedule(idOrName: string): Promise<Schedule | null> {
+    this.assertOpen();
+    return this.#run('reading a schedule', () => this.#schedules.get(idOrName));
+  }
+
+  async listSchedules(query: ScheduleQuery = {}): Promise<{ schedules: Schedule[]; total: number }> {
+    this.assertOpen();
+    return this.#run('listing schedules', () => this.#schedules.list(query));
+  }
+
+  async updateSchedule(id: string, patch: SchedulePatch): Promise<Schedule | null> {
+    this.assertOpen();
+    return this.#run('updating a schedule', () => this.#schedules.update(id, patch));
+  }
+
+  async deleteSchedule(id: string): Promise<boolean> {
+    this.assertOpen();
+    return this.#run('deleting a schedule', () => this.#schedules.delete(id));
+  }
+
+  async nextScheduleDueAt(cluster: string): Promise<Date | null> {
+    this.assertOpen();
+    return this.#run('reading schedules', () => this.#schedules.nextDueAt(cluster));
+  }
+
+  async listDueSchedules(now: Date, cluster: string, limit: number): Promise<Schedule[]> {
+    this.assertOpen();
+    return this.#run('reading due schedules', () => this.#schedules.listDue(now, cluster, limit));
+  }
+
+  async claimSchedule(id: string, expectedNextRun: Date, outcome: ClaimOutcome): Promise<boolean> {
+    this.assertOpen();
+    return this.#run('claiming a schedule', () => this.#schedules.claim(id, expectedNextRun, outcome));
   }
 
   protected async _close(): Promise<void> {

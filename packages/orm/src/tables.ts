@@ -9,7 +9,8 @@ import type { SqlDialectName } from './options.js';
 export interface QueueRow {
   id: Generated<number>;
   queue: string;
-  payload: string;
+  /** Text; bytea (a Buffer) on PostgreSQL. */
+  payload: string | Buffer;
   priority: number;
   /** Deliverable from this time: the delay at first, then the end of the current lease. */
   run_at: number;
@@ -42,10 +43,14 @@ export interface ScheduleRow {
   id: string;
   name: string | null;
   func: string;
-  next_run: number | null;
-  repeats: number;
+  type: string;
   cluster: string | null;
-  /** The whole schedule as JSON; the columns above are what queries filter on. */
+  paused: number;
+  repeats: number;
+  next_run: number;
+  last_task_id: string | null;
+  last_run_at: number | null;
+  /** The rest of the schedule as JSON (args, taskOptions, minutes, cron, anchorAt, timezone, …). */
   data: string;
   created_at: number;
   updated_at: number;

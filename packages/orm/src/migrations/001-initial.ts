@@ -21,7 +21,8 @@ export const initial: Migration = {
     await withCharset(
       queue
         .addColumn('queue', 'varchar(255)', (c) => c.notNull())
-        .addColumn('payload', text, (c) => c.notNull())
+        // bytea on PostgreSQL: its text type cannot hold a NUL character, and a payload is any string
+        .addColumn('payload', dialect === 'postgres' ? 'bytea' : text, (c) => c.notNull())
         .addColumn('priority', 'integer', (c) => c.notNull().defaultTo(0))
         .addColumn('run_at', 'bigint', (c) => c.notNull())
         .addColumn('locked_until', 'bigint')
@@ -65,9 +66,13 @@ export const initial: Migration = {
         .addColumn('id', 'varchar(64)', (c) => c.primaryKey())
         .addColumn('name', 'varchar(255)', (c) => c.unique())
         .addColumn('func', 'varchar(255)', (c) => c.notNull())
-        .addColumn('next_run', 'bigint')
-        .addColumn('repeats', 'integer', (c) => c.notNull().defaultTo(-1))
+        .addColumn('type', 'varchar(32)', (c) => c.notNull())
         .addColumn('cluster', 'varchar(255)')
+        .addColumn('paused', 'smallint', (c) => c.notNull().defaultTo(0))
+        .addColumn('repeats', 'integer', (c) => c.notNull().defaultTo(-1))
+        .addColumn('next_run', 'bigint', (c) => c.notNull())
+        .addColumn('last_task_id', 'varchar(32)')
+        .addColumn('last_run_at', 'bigint')
         .addColumn('data', text, (c) => c.notNull())
         .addColumn('created_at', 'bigint', (c) => c.notNull())
         .addColumn('updated_at', 'bigint', (c) => c.notNull()),

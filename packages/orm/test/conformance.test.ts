@@ -1,0 +1,44 @@
+import { afterAll, describe, it } from 'vitest';
+import { runBrokerSuite, runResultStoreSuite } from '@taskq/conformance';
+import { runScheduleStoreSuite } from '@taskq/core';
+import { SqlBroker, SqlStore } from '../src/index.js';
+import { allDatabases } from './support/databases.js';
+
+const databases = await allDatabases();
+
+afterAll(async () => {
+  for (const database of databases) await database.cleanup();
+});
+
+/** An empty store: one table prefix per file run, rows cleared before each test. */
+async function emptyStore(url: string): Promise<SqlStore> {
+  const store = await SqlStore.open({ connection: url });
+  const { q, tables } = store.connection;
+  for (const table of ['tasks', 'stats', 'schedules'] as const) await q.deleteFrom(tables.name(table)).execute();
+  return store;
+}
+
+for (const database of databases) {
+  describe.skipIf(!database.enabled)(database.name, () => {
+    runBrokerSuite({
+      name: `SqlBroker on ${database.name}`,
+      capabilities: new SqlBroker({ connection: 'sqlite::memory:', queue: 'probe', retrySeconds: 1 }).capabilities,
+      create: (options) => SqlBroker.open({ connection: database.url('broker_'), ...options }),
+    });
+
+    runResultStoreSuite({
+      name: `SqlStore on ${database.name}`,
+      capabilities: { stats: true, ttl: false },
+      create: () => emptyStore(database.url('store_')),
+    });
+
+    runScheduleStoreSuite(
+      `SqlStore on ${database.name}`,
+      async () => {
+        const store = await emptyStore(database.url('schedules_'));
+        return { store, cleanup: () => store.close() };
+      },
+      { describe, it },
+    );
+  });
+}
