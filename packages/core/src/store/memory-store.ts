@@ -1,4 +1,6 @@
 import type { ClusterStat } from '../cluster/stat.js';
+import { MemoryScheduleStore } from '../scheduler/memory-schedule-store.js';
+import type { ScheduleStore } from '../scheduler/schedule-store.js';
 import { isTaskId } from '../task/ids.js';
 import type { TaskRecord } from '../task/task.js';
 import {
@@ -18,7 +20,7 @@ interface Entry {
 }
 
 /** An in-process result store, with TTLs and stats; shared per namespace for `memory:` URLs. */
-export class MemoryStore extends BaseResultStore {
+export class MemoryStore extends BaseResultStore implements ScheduleStore {
   readonly capabilities: StoreCapabilities = { stats: true, ttl: true };
   readonly #entries = new Map<string, Entry>();
   readonly #stats = new Map<string, { stat: ClusterStat; expiresAt: number }>();
@@ -127,6 +129,19 @@ export class MemoryStore extends BaseResultStore {
   protected override async _deleteStat(key: string): Promise<void> {
     this.#stats.delete(key);
   }
+
+  // Schedules (the ScheduleStore contract), kept by a MemoryScheduleStore.
+  readonly #schedules = new MemoryScheduleStore();
+  createSchedule: ScheduleStore['createSchedule'] = (s) => this.#schedules.createSchedule(s);
+  getSchedule: ScheduleStore['getSchedule'] = (idOrName) => this.#schedules.getSchedule(idOrName);
+  listSchedules: ScheduleStore['listSchedules'] = (query) => this.#schedules.listSchedules(query);
+  updateSchedule: ScheduleStore['updateSchedule'] = (id, patch) => this.#schedules.updateSchedule(id, patch);
+  deleteSchedule: ScheduleStore['deleteSchedule'] = (id) => this.#schedules.deleteSchedule(id);
+  nextScheduleDueAt: ScheduleStore['nextScheduleDueAt'] = (cluster) => this.#schedules.nextScheduleDueAt(cluster);
+  listDueSchedules: ScheduleStore['listDueSchedules'] = (now, cluster, limit) =>
+    this.#schedules.listDueSchedules(now, cluster, limit);
+  claimSchedule: ScheduleStore['claimSchedule'] = (id, expected, outcome) =>
+    this.#schedules.claimSchedule(id, expected, outcome);
 
   protected async _close(): Promise<void> {}
 
