@@ -1,0 +1,81 @@
+#!/usr/bin/env node
+import { parseArgs } from 'node:util';
+import type { RoundResult } from './measure.js';
+import { runMemoryTarget } from './targets/memory.js';
+import { runRedisTarget } from './targets/redis.js';
+import type { BenchOptions, BenchSummary } from './targets/types.js';
+
+const TARGETS: Record<string, (o: BenchOptions, log: (line: string) => void) => Promise<BenchSummary>> = {
+  redis: runRedisTarget,
+  memory: runMemoryTarget,
+};
+
+const USAGE = `usage: npm run bench -- --broker <${Object.keys(TARGETS).join('|')}> [--json] [--tasks N] [--rounds N]
+       [--paced RATE] [--paced-seconds S] [--concurrency TOTAL] [--workers N] [--bulk N] [--url redis://…]`;
+
+async function main(): Promise<void> {
+  const { values, positionals } = parseArgs({
+    allowPositionals: true,
+    options: {
+      broker: { type: 'string', default: 'redis' },
+      json: { type: 'boolean', default: false },
+      tasks: { type: 'string', default: '20000' },
+      rounds: { type: 'string' },
+      paced: { type: 'string', default: '0' },
+      'paced-seconds': { type: 'string', default: '10' },
+      concurrency: { type: 'string', default: '50' },
+      workers: { type: 'string', default: '2' },
+      bulk: { type: 'string', default: '100' },
+      url: { type: 'string', default: process.env.TASKQ_REDIS_URL ?? 'redis://127.0.0.1:6379' },
+      round: { type: 'string' },
+      help: { type: 'boolean', default: false },
+    },
+  });
+  if (values.help) {
+    console.log(USAGE);
+    return;
+  }
+  if (values.round) {
+    // Internal: one round of one system, in this (child) process.
+    console.log(JSON.stringify(await runOneRound(values.round, positionals[0] ?? '{}')));
+    return;
+  }
+  const target = TARGETS[values.broker];
+  if (!target) throw new Error(`unknown --broker "${values.broker}"\n${USAGE}`);
+  const paced = Number(values.paced);
+  const options: BenchOptions = {
+    url: values.url,
+    tasks: positiveInt(values.tasks, 'tasks'),
+    rounds: positiveInt(values.rounds ?? (paced > 0 ? '1' : '3'), 'rounds'),
+    paced,
+    pacedSeconds: Number(values['paced-seconds']),
+    concurrency: positiveInt(values.concurrency, 'concurrency'),
+    workers: positiveInt(values.workers, 'workers'),
+    bulk: positiveInt(values.bulk, 'bulk'),
+  };
+  const log = values.json ? (line: string) => console.error(line) : (line: string) => console.log(line);
+  const summary = await target(options, log);
+  // The machine-readable result is always the last line.
+  console.log(JSON.stringify(summary));
+}
+
+async function runOneRound(system: string, config: string): Promise<RoundResult> {
+  const parsed = JSON.parse(config);
+  if (system === 'taskq') return (await import('./systems/taskq.js')).runTaskqRound(parsed);
+  if (system === 'bullmq') return (await import('./systems/bullmq.js')).runBullmqRound(parsed);
+  throw new Error(`unknown round system ${system}`);
+}
+
+function positiveInt(value: string, name: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new Error(`--${name} must be a positive integer, got "${value}"`);
+  return n;
+}
+
+main().then(
+  () => process.exit(0),
+  (error: unknown) => {
+    console.error(error instanceof Error ? (error.stack ?? error.message) : error);
+    process.exit(1);
+  },
+);
