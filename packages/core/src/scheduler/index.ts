@@ -7,3 +7,4 @@ export * from './validate.js';
 export * from './scheduler.js';
 export * from './schedules.js';
 export { applyIntendedDate } from './task-args.js';
+export * from './cluster-part.js';

@@ -115,6 +115,14 @@ export class Scheduler {
     await loop;
   }
 
+  /** Runs until `signal` aborts, then stops (the shape of a sentinel-supervised cluster part). */
+  async run(signal: AbortSignal): Promise<void> {
+    if (signal.aborted) return;
+    await this.start();
+    await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
+    await this.stop();
+  }
+
   /** Look at the store now (call after creating, changing or resuming a schedule). */
   wake(): void {
     this.#woken = true;
