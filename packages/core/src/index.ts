@@ -26,3 +26,4 @@ export * from './cluster/runtime.js';
 export { iterSubTaskId } from './cluster/finisher.js';
 export * from './client/taskq.js';
 export * from './client/create-runtime.js';
+export * from './config/load.js';

@@ -1,0 +1,69 @@
+import type { Command } from 'commander';
+import pc from 'picocolors';
+import type { ClusterStat } from '../../cluster/stat.js';
+import { addCommonOptions, loadCliConfig, openRuntime, type CommonFlags } from '../context.js';
+import { colorStatus, formatUptime, printJson, renderTable } from '../format.js';
+import { runLive } from '../live.js';
+import { takeSnapshot, type MonitorSnapshot } from '../snapshot.js';
+
+interface MonitorFlags extends CommonFlags {
+  once?: boolean;
+  json?: boolean;
+}
+
+export function registerMonitor(program: Command): void {
+  const command = program
+    .command('monitor')
+    .description('live view of every cluster sharing the broker (Django Q `qmonitor`); press q to quit')
+    .option('--once', 'print one snapshot and exit')
+    .option('--json', 'print one snapshot as JSON and exit');
+  addCommonOptions(command).action(async (flags: MonitorFlags) => {
+    const { config } = await loadCliConfig(flags);
+    const runtime = await openRuntime(config, { signing: false });
+    try {
+      if (flags.json) printJson(await takeSnapshot(runtime));
+      else if (flags.once) process.stdout.write(`${renderMonitor(await takeSnapshot(runtime), false)}\n`);
+      else await runLive(async () => renderMonitor(await takeSnapshot(runtime), true));
+    } finally {
+      await runtime.close();
+    }
+  });
+}
+
+export function renderMonitor(snapshot: MonitorSnapshot, live: boolean, now = Date.now()): string {
+  const headers = ['Host', 'Id', 'Name', 'State', 'Pool', 'TQ', 'RQ', 'RC', 'Up'];
+  const rows = snapshot.clusters.map((c) => clusterRow(c, now));
+  const table = renderTable(headers, rows, { styleHeader: (h) => pc.bgGreen(pc.black(h)) });
+  const queued = `${snapshot.queued}${snapshot.locked ? ` (${snapshot.locked})` : ''}`;
+  const footer = [
+    `${snapshot.broker.server} queue ${snapshot.queue}`,
+    `Queued ${queued}`,
+    `Success ${snapshot.successes}`,
+    `Failures ${snapshot.failures}`,
+  ].join('   ');
+  const lines = [
+    pc.bold(`taskq monitor — ${snapshot.clusters.length} cluster${snapshot.clusters.length === 1 ? '' : 's'}`),
+    '',
+    table,
+  ];
+  if (snapshot.clusters.length === 0) lines.push(pc.dim('No clusters appear to be running.'));
+  lines.push('', pc.cyan(footer));
+  if (live) lines.push(pc.dim('[Press q to quit]'));
+  return lines.join('\n');
+}
+
+function clusterRow(c: ClusterStat, now: number): string[] {
+  const pool = c.concurrency > 1 ? `${c.workers}x${c.concurrency}` : String(c.workers);
+  const count = (n: number) => (n > 0 ? pc.cyan(String(n)) : String(n));
+  return [
+    c.host,
+    c.clusterId.slice(-8),
+    c.name,
+    colorStatus(c.status),
+    pool,
+    count(c.taskQueueSize),
+    count(c.resultQueueSize),
+    String(c.reincarnations),
+    formatUptime(c.startedAt, now),
+  ];
+}

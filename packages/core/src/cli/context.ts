@@ -1,0 +1,100 @@
+import { Option, type Command } from 'commander';
+import type { Runtime } from '../cluster/runtime.js';
+import { createRuntime } from '../client/create-runtime.js';
+import type { ResolvedConfig, TaskqOptions } from '../config/config.js';
+import { loadConfig, type LoadedConfig } from '../config/load.js';
+import { ErrorCodes, TaskqError, isTaskqError } from '../errors.js';
+import { TaskqEmitter } from '../events.js';
+
+/** Options every command takes: where the config is, and the few settings worth a flag. */
+export interface CommonFlags {
+  /** A path on every command except `info`, where `--config` prints the resolved config. */
+  config?: string | boolean;
+  configFile?: string;
+  broker?: string;
+  store?: string;
+  name?: string;
+  logLevel?: string;
+}
+
+export function addCommonOptions(command: Command, options: { configFlag?: boolean } = {}): Command {
+  if (options.configFlag ?? true) {
+    command.option('-c, --config <path>', 'config file to use instead of searching for taskq.config.{ts,mjs,js,json}');
+  }
+  return command
+    .option('--config-file <path>', 'same as --config (the spelling that also works with `taskq info`)')
+    .option('--broker <url>', 'broker URL (overrides TASKQ_BROKER_URL and the config file)')
+    .option('--store <url>', 'result store URL (overrides TASKQ_STORE_URL)')
+    .option('-n, --name <name>', 'cluster name: signing salt and default queue (overrides TASKQ_NAME)')
+    .addOption(
+      new Option('--log-level <level>', 'log level (overrides TASKQ_LOG_LEVEL)').choices([
+        'debug',
+        'info',
+        'warn',
+        'error',
+        'silent',
+      ]),
+    );
+}
+
+/** Loads the config: file < TASKQ_* env < flags (`overrides` are the command's own flags). */
+export function loadCliConfig(flags: CommonFlags, overrides: TaskqOptions = {}): Promise<LoadedConfig> {
+  const configPath = flags.configFile ?? (typeof flags.config === 'string' ? flags.config : undefined);
+  const fromFlags: TaskqOptions = { ...overrides };
+  if (flags.broker !== undefined) fromFlags.broker = flags.broker;
+  if (flags.store !== undefined) fromFlags.store = flags.store;
+  if (flags.name !== undefined) fromFlags.name = flags.name;
+  if (flags.logLevel !== undefined) fromFlags.logLevel = flags.logLevel as ResolvedConfig['logLevel'];
+  return loadConfig({ ...(configPath === undefined ? {} : { configPath }), overrides: fromFlags });
+}
+
+/** Read-only commands never sign or verify a package, so they need no secret key. */
+const UNUSED_KEY = 'taskq-cli-read-only-commands-do-not-sign';
+
+/**
+ * Connects the broker and store and checks the broker answers. `signing`
+ * commands (cluster, schedule run) need the real secret key.
+ */
+export async function openRuntime(config: ResolvedConfig, options: { signing: boolean }): Promise<Runtime> {
+  const effective = options.signing || config.secretKey ? config : { ...config, secretKey: UNUSED_KEY };
+  let runtime: Runtime;
+  try {
+    runtime = await createRuntime(effective, new TaskqEmitter());
+  } catch (error) {
+    throw asUnavailable(error, config);
+  }
+  try {
+    await runtime.broker.ping();
+  } catch (error) {
+    await runtime.close().catch(() => undefined);
+    throw asUnavailable(error, config);
+  }
+  return runtime;
+}
+
+const NETWORK_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'ETIMEDOUT', 'EHOSTUNREACH', 'ECONNRESET', 'EAI_AGAIN']);
+
+/** Connection failures become TASKQ_BROKER_UNAVAILABLE with the URL (password masked) and the fix. */
+export function asUnavailable(error: unknown, config: ResolvedConfig): unknown {
+  const code = (error as { code?: unknown } | null)?.code;
+  const isNetwork = typeof code === 'string' && NETWORK_CODES.has(code);
+  if (!isNetwork && !isTaskqError(error, ErrorCodes.BROKER_UNAVAILABLE)) return error;
+  const url = typeof config.broker === 'string' ? config.broker.replace(/(\/\/[^:/]*:)[^@/]*@/, '$1********@') : '';
+  const detail = (error as Error).message;
+  if (isTaskqError(error) && detail.includes('check that it runs')) return error;
+  return new TaskqError(
+    ErrorCodes.BROKER_UNAVAILABLE,
+    `Cannot reach the broker ${url} (${detail}): check that the server runs and that TASKQ_BROKER_URL / \`broker\` points at it.`,
+    { cause: error },
+  );
+}
+
+/** Parses a whole-number flag, naming the flag when it is not one. */
+export function intFlag(flag: string) {
+  return (value: string): number => {
+    if (!/^[+-]?\d+$/.test(value.trim())) {
+      throw new TaskqError(ErrorCodes.CONFIG, `Invalid taskq configuration:\n  - ${flag} "${value}" is not a whole number, e.g. ${flag} 4.`);
+    }
+    return Number(value);
+  };
+}

@@ -1,0 +1,53 @@
+/**
+ * A full-screen view redrawn every `intervalMs` until the user presses `q`
+ * (or Ctrl-C, or the process gets SIGINT/SIGTERM). stdin goes to raw mode so
+ * one key press is enough; the terminal is restored on the way out.
+ */
+export async function runLive(render: () => Promise<string>, intervalMs = 1000): Promise<void> {
+  const out = process.stdout;
+  const input = process.stdin;
+  const tty = out.isTTY === true;
+  let stopped = false;
+  let wake: (() => void) | null = null;
+  const quit = () => {
+    stopped = true;
+    wake?.();
+  };
+  const onKey = (data: Buffer | string) => {
+    const text = data.toString();
+    if (/[qQ\x03\x04]/.test(text)) quit();
+  };
+  if (input.isTTY) input.setRawMode(true);
+  input.on('data', onKey);
+  input.resume();
+  process.on('SIGINT', quit);
+  process.on('SIGTERM', quit);
+  if (tty) out.write('\x1b[?1049h\x1b[?25l'); // alternate screen, hide cursor
+  try {
+    while (!stopped) {
+      let frame: string;
+      try {
+        frame = await render();
+      } catch (error) {
+        frame = `Error: ${(error as Error).message}\n`;
+      }
+      if (stopped) break;
+      out.write(tty ? `\x1b[H\x1b[2J${frame}` : `${frame}\n`);
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, intervalMs);
+        wake = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+      wake = null;
+    }
+  } finally {
+    if (tty) out.write('\x1b[?25h\x1b[?1049l');
+    input.off('data', onKey);
+    if (input.isTTY) input.setRawMode(false);
+    input.pause();
+    process.off('SIGINT', quit);
+    process.off('SIGTERM', quit);
+  }
+}
