@@ -148,7 +148,10 @@ export function connect(source: SqlConnectionSource, options: SqlConnectOptions 
   if (schema !== undefined) {
     checkIdentifier('schema', schema, false);
     if (entry.dialect !== 'postgres') {
-      throw new TaskqError(ErrorCodes.CONFIG, 'The `schema` option is for PostgreSQL; use `tablePrefix` on SQLite and MySQL.');
+      throw new TaskqError(
+        ErrorCodes.CONFIG,
+        'The `schema` option is for PostgreSQL; use `tablePrefix` on SQLite and MySQL.',
+      );
     }
   }
   return new SqlConnection(entry, new Tables(entry.dialect, prefix, schema), options);
@@ -219,7 +222,10 @@ function dialectOfKysely(db: Kysely<unknown>): SqlDialectName {
   if (adapter.includes('postgres')) return 'postgres';
   if (adapter.includes('mysql')) return 'mysql';
   if (adapter.includes('sqlite')) return 'sqlite';
-  throw new TaskqError(ErrorCodes.CONFIG, 'Cannot tell this Kysely instance\'s dialect: pass `dialect` (sqlite, postgres or mysql).');
+  throw new TaskqError(
+    ErrorCodes.CONFIG,
+    "Cannot tell this Kysely instance's dialect: pass `dialect` (sqlite, postgres or mysql).",
+  );
 }
 
 /** The server's name and version, e.g. "postgres 15.4", "mariadb 10.11.6", "sqlite 3.53.2". */

@@ -40,6 +40,8 @@ export async function migrate(
   const connection = connect(source, options);
   try {
     return await runMigrations(connection);
+  } catch (error) {
+    throw unavailable(error, `migrating the ${connection.dialect} database`);
   } finally {
     await connection.release();
   }
@@ -54,49 +56,46 @@ export function ensureMigrated(connection: SqlConnection): Promise<void> {
 
 export async function runMigrations(connection: SqlConnection): Promise<MigrateResult> {
   const { tables, dialect } = connection;
-  try {
-    return await connection.db.connection().execute(async (db) => {
-      const context: MigrationContext = { db, tables, dialect };
-      const lockKey = `taskq_migrate:${tables.schema ?? ''}.${tables.prefix}`.slice(0, 64);
-      if (dialect === 'postgres') {
-        await sql`select pg_advisory_lock(hashtext(${lockKey}))`.execute(db);
-        try {
-          if (tables.schema) await sql`create schema if not exists ${sql.id(tables.schema)}`.execute(db);
-          await sql`begin`.execute(db);
-          try {
-            const result = await applyPending(context);
-            await sql`commit`.execute(db);
-            return result;
-          } catch (error) {
-            await sql`rollback`.execute(db);
-            throw error;
-          }
-        } finally {
-          await sql`select pg_advisory_unlock(hashtext(${lockKey}))`.execute(db);
-        }
-      }
-      if (dialect === 'mysql') {
-        // DDL commits implicitly on MySQL, so the lock (not a transaction) keeps runs apart
-        await sql`select get_lock(${lockKey}, 60)`.execute(db);
-        try {
-          return await applyPending(context);
-        } finally {
-          await sql`select release_lock(${lockKey})`.execute(db);
-        }
-      }
-      await sql`begin immediate`.execute(db);
+  return connection.db.connection().execute(async (db) => {
+    const context: MigrationContext = { db, tables, dialect };
+    const lockKey = `taskq_migrate:${tables.schema ?? ''}.${tables.prefix}`.slice(0, 64);
+    if (dialect === 'postgres') {
+      await sql`select pg_advisory_lock(hashtext(${lockKey}))`.execute(db);
       try {
-        const result = await applyPending(context);
-        await sql`commit`.execute(db);
-        return result;
-      } catch (error) {
-        await sql`rollback`.execute(db);
-        throw error;
+        if (tables.schema) await sql`create schema if not exists ${sql.id(tables.schema)}`.execute(db);
+        await sql`begin`.execute(db);
+        try {
+          const result = await applyPending(context);
+          await sql`commit`.execute(db);
+          return result;
+        } catch (error) {
+          await sql`rollback`.execute(db);
+          throw error;
+        }
+      } finally {
+        await sql`select pg_advisory_unlock(hashtext(${lockKey}))`.execute(db);
       }
-    });
-  } catch (error) {
-    throw unavailable(error, `migrating the ${dialect} database`);
-  }
+    }
+    if (dialect === 'mysql') {
+      // DDL commits implicitly on MySQL, so the lock (not a transaction) keeps runs apart
+      const { rows } = await sql<{ ok: number | null }>`select get_lock(${lockKey}, 60) as ok`.execute(db);
+      if (Number(rows[0]?.ok) !== 1) throw new Error(`Timed out waiting for the migration lock ${lockKey}.`);
+      try {
+        return await applyPending(context);
+      } finally {
+        await sql`select release_lock(${lockKey})`.execute(db);
+      }
+    }
+    await sql`begin immediate`.execute(db);
+    try {
+      const result = await applyPending(context);
+      await sql`commit`.execute(db);
+      return result;
+    } catch (error) {
+      await sql`rollback`.execute(db);
+      throw error;
+    }
+  });
 }
 
 async function applyPending(context: MigrationContext): Promise<MigrateResult> {

@@ -89,7 +89,9 @@ function fromRow(row: ScheduleRow): Schedule {
 
 function isUniqueViolation(error: unknown): boolean {
   const e = error as { code?: unknown; errno?: unknown };
-  return e.code === '23505' || e.errno === 1062 || (typeof e.code === 'string' && e.code.startsWith('SQLITE_CONSTRAINT'));
+  return (
+    e.code === '23505' || e.errno === 1062 || (typeof e.code === 'string' && e.code.startsWith('SQLITE_CONSTRAINT'))
+  );
 }
 
 export class ScheduleOps {

@@ -9,7 +9,13 @@ import {
   type EnqueueOptions,
   type QueuedMessage,
 } from '@taskq/core';
-import { connect, serverVersion, type SqlConnectOptions, type SqlConnection, type SqlConnectionSource } from './connection.js';
+import {
+  connect,
+  serverVersion,
+  type SqlConnectOptions,
+  type SqlConnection,
+  type SqlConnectionSource,
+} from './connection.js';
 import { unavailable } from './errors.js';
 import { ensureMigrated } from './migrator.js';
 import { claimMessages, insertMessages, msUntilNextDue, payloadText, type NewMessage } from './queue-ops.js';
@@ -68,7 +74,7 @@ export class SqlBroker extends BaseBroker {
       return broker;
     } catch (error) {
       await broker.close();
-      throw error;
+      throw unavailable(error, 'connecting');
     }
   }
 

@@ -14,7 +14,13 @@ import {
   type TaskRecord,
 } from '@taskq/core';
 import { sql, type SelectQueryBuilder } from 'kysely';
-import { connect, writeTransaction, type SqlConnectOptions, type SqlConnection, type SqlConnectionSource } from './connection.js';
+import {
+  connect,
+  writeTransaction,
+  type SqlConnectOptions,
+  type SqlConnection,
+  type SqlConnectionSource,
+} from './connection.js';
 import { unavailable } from './errors.js';
 import { ensureMigrated } from './migrator.js';
 import { ScheduleOps } from './schedule-ops.js';
@@ -52,7 +58,7 @@ export class SqlStore extends BaseResultStore implements ScheduleStore {
       return store;
     } catch (error) {
       await store.close();
-      throw error;
+      throw unavailable(error, 'connecting', true);
     }
   }
 
@@ -105,7 +111,11 @@ export class SqlStore extends BaseResultStore implements ScheduleStore {
           else inserts.set(record.id, row);
           counts.push(attemptCount);
         }
-        if (inserts.size > 0) await q.insertInto(this.#tasks).values([...inserts.values()]).execute();
+        if (inserts.size > 0)
+          await q
+            .insertInto(this.#tasks)
+            .values([...inserts.values()])
+            .execute();
         for (const row of updates.values()) {
           const { id, ...rest } = row;
           await q.updateTable(this.#tasks).set(rest).where('id', '=', id).execute();

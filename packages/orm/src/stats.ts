@@ -7,9 +7,10 @@ export async function setStat(connection: SqlConnection, key: string, stat: Clus
   const row = { key, value: JSON.stringify(stat), expires_at: Date.now() + Math.round(ttlSeconds * 1000) };
   const insert = q.insertInto(tables.name('stats')).values(row);
   const update = { value: row.value, expires_at: row.expires_at };
-  await (dialect === 'mysql'
-    ? insert.onDuplicateKeyUpdate(update)
-    : insert.onConflict((oc) => oc.column('key').doUpdateSet(update))
+  await (
+    dialect === 'mysql'
+      ? insert.onDuplicateKeyUpdate(update)
+      : insert.onConflict((oc) => oc.column('key').doUpdateSet(update))
   ).execute();
 }
 
