@@ -37,7 +37,10 @@ export class TaskqEmitter {
   }
 
   once<K extends keyof TaskqEvents>(event: K, listener: Listener<K>): void {
-    this.#emitter.once(event, listener as (...args: unknown[]) => void);
+    const off = this.on(event, ((...args: TaskqEvents[K]) => {
+      off();
+      listener(...args);
+    }) as Listener<K>);
   }
 
   off<K extends keyof TaskqEvents>(event: K, listener: Listener<K>): void {

@@ -20,6 +20,7 @@ export class Monitor {
   #backoffMs = 0;
   #lastPrune = 0;
   #pruneDue = false;
+  #pruneTimer: NodeJS.Timeout | null = null;
   #idleWaiters: (() => void)[] = [];
   processed = 0;
   failed = 0;
@@ -102,7 +103,17 @@ export class Monitor {
 
   async #maybePrune(force: boolean): Promise<void> {
     if (!this.prune || !this.#pruneDue) return;
-    if (!force && Date.now() - this.#lastPrune < PRUNE_EVERY_MS) return;
+    const wait = PRUNE_EVERY_MS - (Date.now() - this.#lastPrune);
+    if (!force && wait > 0) {
+      // Throttled: prune once the interval has passed even if no more tasks finish.
+      this.#pruneTimer ??= setTimeout(() => {
+        this.#pruneTimer = null;
+        void this.#maybePrune(true);
+      }, wait).unref();
+      return;
+    }
+    if (this.#pruneTimer) clearTimeout(this.#pruneTimer);
+    this.#pruneTimer = null;
     this.#lastPrune = Date.now();
     this.#pruneDue = false;
     try {

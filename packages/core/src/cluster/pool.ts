@@ -36,6 +36,8 @@ interface InFlight {
 export type ExecutionOutcome = WorkerOutcome & {
   /** The thread died while the task ran (another task's timeout, out of memory, crash). */
   lost?: boolean;
+  /** The pool was destroyed (stop deadline): not the task's failure; leave it for redelivery. */
+  aborted?: boolean;
 };
 
 /**
@@ -51,6 +53,7 @@ export class WorkerPool {
   readonly #retiring = new Set<number>();
   readonly #memory = new Map<number, ThreadMemory & { at: number }>();
   #replaced = 0;
+  #destroyed = false;
 
   constructor(options: WorkerPoolOptions) {
     this.#options = options;
@@ -82,6 +85,7 @@ export class WorkerPool {
           this.#countCompletion(outcome.threadId);
           return outcome;
         } catch (error) {
+          if (this.#destroyed) return { ...this.#lostOutcome(entry, error), aborted: true };
           if (entry.timedOut) return this.#timeoutOutcome(entry);
           if (entry.startedAt === null && attempt < MAX_RESUBMITS) continue; // thread died before it began: run again
           return this.#lostOutcome(entry, error);
@@ -142,6 +146,7 @@ export class WorkerPool {
 
   /** Stops every thread now; running tasks come back as lost. */
   async destroy(): Promise<void> {
+    this.#destroyed = true;
     await this.#piscina.destroy();
   }
 

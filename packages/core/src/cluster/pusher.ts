@@ -103,7 +103,9 @@ export class Pusher {
     };
     events.emit('preExecute', message);
     void this.pool.execute(job).then((outcome) => {
-      this.monitor.push({ message, receipt: delivery.receipt, outcome });
+      // Aborted by a hard stop: no result, no acknowledgement; the broker delivers it again.
+      if (outcome.aborted) this.leases.release(delivery.receipt);
+      else this.monitor.push({ message, receipt: delivery.receipt, outcome });
       this.notifySpace();
     });
   }

@@ -1,0 +1,91 @@
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { createInterface } from 'node:readline';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { ClusterHandle, Taskq } from '@taskq/core';
+import { TASKS, eventually, linesOf, makeClient, tempFile } from './helpers.js';
+
+const SCRIPT = fileURLToPath(new URL('./fixtures/sigterm-cluster.mjs', import.meta.url));
+
+let client: Taskq | null = null;
+let cluster: ClusterHandle | null = null;
+afterEach(async () => {
+  await cluster?.stop({ deadlineMs: 2000 });
+  await client?.close();
+  client = cluster = null;
+});
+
+describe('stopping a cluster', () => {
+  it('SIGTERM mid-work drains what it holds and loses nothing', async () => {
+    const child = spawn(process.execPath, [SCRIPT, TASKS, '300'], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const lines = createInterface({ input: child.stdout });
+    const messages: Record<string, unknown>[] = [];
+    lines.on('line', (line) => {
+      const message = JSON.parse(line) as Record<string, unknown>;
+      messages.push(message);
+      if (message.ready) child.kill('SIGTERM');
+    });
+    const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+    expect(code).toBe(0);
+    const report = messages.find((m) => 'afterStop' in m) as {
+      afterStop: { saved: number; queued: number; locked: number };
+      results: number;
+      records: number;
+      attempts: number;
+    };
+    // After the graceful stop: everything is either saved or still waiting on the broker; nothing is in limbo.
+    expect(report.afterStop.locked).toBe(0);
+    expect(report.afterStop.saved + report.afterStop.queued).toBe(300);
+    expect(report.afterStop.queued).toBeGreaterThan(0);
+    // A new cluster finishes the rest: every task exactly one result, each executed once.
+    expect(report.results).toBe(300);
+    expect(report.records).toBe(300);
+    expect(report.attempts).toBe(300);
+  });
+
+  it('a stop deadline aborts running tasks unacknowledged, so the broker redelivers them', async () => {
+    const runs = tempFile();
+    client = makeClient({ retry: 1, workers: 1 });
+    cluster = await client.cluster({ handleSignals: false }).start();
+    const id = await client.enqueue('countRun', [runs, 'slow', 5000]);
+    await eventually(() => linesOf(runs).length === 1, 'the slow task to start');
+    await cluster.stop({ deadlineMs: 200 });
+    const runtime = await client.runtime();
+    expect(await runtime.store.get(id)).toBeNull();
+    await eventually(async () => (await runtime.broker.queueSize()) === 1, 'redelivery after the lease');
+    cluster = await client.cluster({ handleSignals: false }).start();
+    expect(await client.result(id, { wait: 15_000 })).toBe('slow');
+    expect(linesOf(runs)).toEqual(['slow', 'slow']);
+  });
+
+  it('recycles worker threads after `recycle` tasks and keeps going', async () => {
+    client = makeClient({ workers: 1, recycle: 5 });
+    const recycled: number[] = [];
+    client.on('recycle', ({ threadId }) => recycled.push(threadId));
+    cluster = await client.cluster({ handleSignals: false }).start();
+    for (let i = 0; i < 12; i++)
+      expect(await client.result(await client.enqueue('add', [i, i]), { wait: 10_000 })).toBe(2 * i);
+    expect(recycled.length).toBeGreaterThanOrEqual(2);
+    expect(new Set(recycled).size).toBe(recycled.length); // a new thread each time
+  });
+
+  it('fails the other tasks of a killed thread as worker-lost and retries them', async () => {
+    const runs = tempFile();
+    client = makeClient({ workers: 1, concurrency: 3, retry: 1, guardCycle: 0.1, maxAttempts: 3 });
+    const lost: string[][] = [];
+    client.on('workerLost', ({ taskIds }) => lost.push(taskIds));
+    cluster = await client.cluster({ handleSignals: false }).start();
+    const neighbour = await client.enqueue('countRun', [runs, 'neighbour', 1500]);
+    await eventually(() => linesOf(runs).length === 1, 'the neighbour to start');
+    const spin = await client.enqueue('spin', [], { timeout: 0.3, ackFailure: true });
+    expect((await client.fetch(spin, { wait: 10_000 }))?.error?.code).toBe('TASKQ_TASK_TIMEOUT');
+    expect(lost.flat()).toContain(neighbour);
+    // The neighbour was saved as a lost attempt, then redelivered and succeeded.
+    await eventually(
+      async () => (await client!.fetch(neighbour))?.success === true,
+      'the neighbour to succeed on retry',
+    );
+    expect((await client.fetch(neighbour))?.attemptCount).toBe(2);
+    expect(linesOf(runs)).toEqual(['neighbour', 'neighbour']);
+  });
+});
