@@ -175,7 +175,7 @@ export class Taskq {
       chain: links,
       ...(options.cluster === undefined ? {} : { cluster: options.cluster }),
     });
-    await this.#dispatch([{ message, options: { sync: options.sync ?? false } }]);
+    await this.#dispatch([{ message, options: options.sync === undefined ? {} : { sync: options.sync } }]);
     return group;
   }
 
