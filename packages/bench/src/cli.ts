@@ -3,11 +3,13 @@ import { parseArgs } from 'node:util';
 import type { RoundResult } from './measure.js';
 import { runMemoryTarget } from './targets/memory.js';
 import { runRedisTarget } from './targets/redis.js';
+import { runPostgresTarget } from './targets/postgres.js';
 import type { BenchOptions, BenchSummary } from './targets/types.js';
 
 const TARGETS: Record<string, (o: BenchOptions, log: (line: string) => void) => Promise<BenchSummary>> = {
   redis: runRedisTarget,
   memory: runMemoryTarget,
+  postgres: runPostgresTarget,
 };
 
 const USAGE = `usage: npm run bench -- --broker <${Object.keys(TARGETS).join('|')}> [--json] [--tasks N] [--rounds N]
@@ -63,6 +65,7 @@ async function runOneRound(system: string, config: string): Promise<RoundResult>
   const parsed = JSON.parse(config);
   if (system === 'taskq') return (await import('./systems/taskq.js')).runTaskqRound(parsed);
   if (system === 'bullmq') return (await import('./systems/bullmq.js')).runBullmqRound(parsed);
+  if (system === 'pgboss') return (await import('./systems/pgboss.js')).runPgBossRound(parsed);
   throw new Error(`unknown round system ${system}`);
 }
 

@@ -8,7 +8,15 @@ import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { isTaskqError } from '@taskq/core';
 import { makeRecord, rejectionCode, uniqueName } from '@taskq/conformance';
-import { SqlBroker, SqlStore, brokerFactory, migrate, parseUrl, storeFactory, type MigrateResult } from '../src/index.js';
+import {
+  SqlBroker,
+  SqlStore,
+  brokerFactory,
+  migrate,
+  parseUrl,
+  storeFactory,
+  type MigrateResult,
+} from '../src/index.js';
 import { MIGRATIONS } from '../src/migrations/index.js';
 import { allDatabases, MYSQL_URL, PG_URL, type TestDatabase } from './support/databases.js';
 

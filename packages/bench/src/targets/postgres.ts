@@ -1,0 +1,128 @@
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
+import { runRound } from '../child.js';
+import { median, round, type RoundResult } from '../measure.js';
+import { aggregate } from './redis.js';
+import type { BenchOptions, BenchSummary } from './types.js';
+
+const POSTGRES_URL = process.env.TASKQ_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+const SQLITE_DIR = process.env.TASKQ_SQLITE_DIR ?? '/tmp';
+const MYSQL_URL = process.env.TASKQ_MYSQL_URL ?? 'mysql://root@127.0.0.1:3306/test';
+
+/**
+ * taskq's SQL broker on PostgreSQL (results saved in PostgreSQL) against
+ * pg-boss 10 on the same database, same task count and total concurrency,
+ * alternating rounds, each round in its own process and its own schema.
+ * Then one taskq round each on SQLite and MariaDB for reference.
+ * `--url` picks the PostgreSQL server when it is a postgres:// URL.
+ */
+export async function runPostgresTarget(options: BenchOptions, log: (line: string) => void): Promise<BenchSummary> {
+  const url = options.url.startsWith('postgres') ? options.url : POSTGRES_URL;
+  const workers = options.workers;
+  const concurrency = Math.max(1, Math.round(options.concurrency / workers));
+  const total = workers * concurrency;
+  const common = { tasks: options.tasks, paced: options.paced, pacedSeconds: options.pacedSeconds };
+  const taskq: RoundResult[] = [];
+  const pgboss: RoundResult[] = [];
+  const taskqRound = async (broker: string) =>
+    runRound([
+      'taskq',
+      JSON.stringify({ ...common, broker, store: broker, name: 'bench', workers, concurrency, bulk: options.bulk }),
+    ]);
+  const line = (label: string, r: RoundResult) =>
+    log(
+      `${label.padEnd(22)} ${String(r.throughput).padStart(8)} tasks/s  enqueue ${r.enqueueRate ?? '-'} /s  ` +
+        `p50 ${r.latencyP50Ms} ms  p95 ${r.latencyP95Ms} ms  rss ${r.peakRssMb} MB`,
+    );
+
+  for (let i = 0; i < options.rounds; i++) {
+    const order = i % 2 === 0 ? ['taskq', 'pg-boss'] : ['pg-boss', 'taskq'];
+    for (const system of order) {
+      const schema = `bench_${randomBytes(4).toString('hex')}`;
+      try {
+        if (system === 'taskq') {
+          const result = await taskqRound(`${url}?schema=${schema}`);
+          taskq.push(result);
+          line(`round ${i + 1} taskq`, result);
+        } else {
+          // pg-boss runs `batchSize` jobs per work() loop: `workers` loops × batch = the same jobs in flight
+          const config = { ...common, connectionString: url, schema, workers, batchSize: pgBossBatch(concurrency) };
+          const result = await runRound(['pgboss', JSON.stringify(config)]);
+          pgboss.push(result);
+          line(`round ${i + 1} pg-boss`, result);
+        }
+      } finally {
+        await dropSchema(url, schema);
+      }
+    }
+  }
+
+  const others: Record<string, ReturnType<typeof aggregate> | { error: string }> = {};
+  if (options.paced === 0) {
+    const prefix = `bench_${randomBytes(4).toString('hex')}_`;
+    const sqliteFile = `${SQLITE_DIR}/taskq-bench-${randomBytes(4).toString('hex')}.sqlite`;
+    for (const [name, broker] of [
+      ['sqlite', `sqlite:${sqliteFile}`],
+      ['mariadb', `${MYSQL_URL}?prefix=${prefix}`],
+    ] as const) {
+      try {
+        const result = await taskqRound(broker);
+        others[name] = aggregate([result]);
+        line(`taskq on ${name}`, result);
+      } catch (error) {
+        others[name] = { error: (error as Error).message.split('\n')[0] ?? 'failed' };
+      }
+    }
+    await cleanupOthers(sqliteFile, prefix);
+  }
+
+  const ratios = taskq.map((t, i) => round(t.throughput / (pgboss[i] as RoundResult).throughput, 2));
+  return {
+    target: 'postgres',
+    mode: options.paced > 0 ? 'paced' : 'throughput',
+    tasks: taskq[0]?.tasks ?? options.tasks,
+    rounds: options.rounds,
+    totalConcurrency: total,
+    workers,
+    concurrency,
+    bulk: options.bulk,
+    taskq: aggregate(taskq),
+    pgboss: { ...aggregate(pgboss), workLoops: workers, batchSize: pgBossBatch(concurrency) },
+    ratio: options.paced > 0 ? null : round(median(ratios), 2),
+    ratios,
+    taskqOtherDatabases: others,
+  };
+}
+
+/** TASKQ_BENCH_PGBOSS_BATCH overrides the batch (to give pg-boss more jobs in flight than taskq has). */
+function pgBossBatch(concurrency: number): number {
+  const override = Number(process.env.TASKQ_BENCH_PGBOSS_BATCH);
+  return Number.isInteger(override) && override > 0 ? override : concurrency;
+}
+
+async function dropSchema(url: string, schema: string): Promise<void> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    await client.query(`drop schema if exists ${schema} cascade`);
+  } finally {
+    await client.end();
+  }
+}
+
+async function cleanupOthers(sqliteFile: string, prefix: string): Promise<void> {
+  const { rmSync } = await import('node:fs');
+  for (const suffix of ['', '-wal', '-shm']) rmSync(`${sqliteFile}${suffix}`, { force: true });
+  const mysql = await import('mysql2/promise');
+  const connection = await mysql.createConnection({ uri: MYSQL_URL });
+  try {
+    const [rows] = await connection.query(
+      'select table_name as name from information_schema.tables where table_schema = database() and table_name like ?',
+      [`${prefix}%`],
+    );
+    const names = (rows as { name: string }[]).map((r) => `\`${r.name}\``);
+    if (names.length > 0) await connection.query(`drop table if exists ${names.join(', ')}`);
+  } finally {
+    await connection.end();
+  }
+}
