@@ -93,7 +93,10 @@ export function asUnavailable(error: unknown, config: ResolvedConfig): unknown {
 export function intFlag(flag: string) {
   return (value: string): number => {
     if (!/^[+-]?\d+$/.test(value.trim())) {
-      throw new TaskqError(ErrorCodes.CONFIG, `Invalid taskq configuration:\n  - ${flag} "${value}" is not a whole number, e.g. ${flag} 4.`);
+      throw new TaskqError(
+        ErrorCodes.CONFIG,
+        `Invalid taskq configuration:\n  - ${flag} "${value}" is not a whole number, e.g. ${flag} 4.`,
+      );
     }
     return Number(value);
   };

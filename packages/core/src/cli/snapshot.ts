@@ -27,8 +27,19 @@ export async function takeSnapshot(runtime: Runtime): Promise<MonitorSnapshot> {
     store.list({ success: false, limit: 1 }).then((r) => r.total),
     stats ? stats.getStats() : Promise.resolve([]),
   ]);
-  clusters.sort((a, b) => a.host.localeCompare(b.host) || a.name.localeCompare(b.name) || a.clusterId.localeCompare(b.clusterId));
-  return { at: new Date().toISOString(), broker: info, queue: broker.queue, queued, locked, successes, failures, clusters };
+  clusters.sort(
+    (a, b) => a.host.localeCompare(b.host) || a.name.localeCompare(b.name) || a.clusterId.localeCompare(b.clusterId),
+  );
+  return {
+    at: new Date().toISOString(),
+    broker: info,
+    queue: broker.queue,
+    queued,
+    locked,
+    successes,
+    failures,
+    clusters,
+  };
 }
 
 export type RateUnit = 'second' | 'minute' | 'hour' | 'day';

@@ -19,7 +19,11 @@ export function registerCluster(program: Command): void {
     .command('cluster')
     .description('start a cluster that runs tasks (Django Q `qcluster`); SIGTERM/SIGINT stop it gracefully')
     .option('-w, --workers <n>', 'worker threads (overrides TASKQ_WORKERS)', intFlag('--workers'))
-    .option('--concurrency <n>', 'tasks run at once per worker thread (overrides TASKQ_CONCURRENCY)', intFlag('--concurrency'))
+    .option(
+      '--concurrency <n>',
+      'tasks run at once per worker thread (overrides TASKQ_CONCURRENCY)',
+      intFlag('--concurrency'),
+    )
     .option('-q, --cluster <queue>', 'queue to work on; default: the name (overrides TASKQ_CLUSTER)')
     .option('-t, --tasks <modules>', 'comma-separated task modules (overrides TASKQ_TASKS)')
     .option('--once', 'process what is queued, then stop (exit when the queue is empty and nothing runs)');

@@ -35,7 +35,11 @@ export function registerMemory(program: Command): void {
     const read = async () => ((await runtime.stats?.getStats()) ?? []).map(toClusterMemory);
     try {
       if (flags.json) {
-        printJson({ at: new Date().toISOString(), host: { freeBytes: freemem(), totalBytes: totalmem() }, clusters: await read() });
+        printJson({
+          at: new Date().toISOString(),
+          host: { freeBytes: freemem(), totalBytes: totalmem() },
+          clusters: await read(),
+        });
       } else if (flags.once) process.stdout.write(`${renderMemory(await read(), false)}\n`);
       else await runLive(async () => renderMemory(await read(), true));
     } finally {
@@ -78,13 +82,21 @@ export function renderMemory(clusters: readonly ClusterMemory[], live: boolean):
   );
   if (clusters.length === 0) lines.push(pc.dim('No clusters appear to be running.'));
   const threadRows = clusters.flatMap((c) =>
-    c.threads.map((t, i) => [c.clusterId.slice(-8), `#${i + 1} (thread ${t.threadId})`, formatMb(t.heapUsedBytes), formatMb(t.heapTotalBytes)]),
+    c.threads.map((t, i) => [
+      c.clusterId.slice(-8),
+      `#${i + 1} (thread ${t.threadId})`,
+      formatMb(t.heapUsedBytes),
+      formatMb(t.heapTotalBytes),
+    ]),
   );
   if (threadRows.length > 0) {
     lines.push('', renderTable(['Id', 'Worker', 'Heap used', 'Heap total'], threadRows, { styleHeader: header }));
   }
   const free = (freemem() / totalmem()) * 100;
-  lines.push('', pc.cyan(`This host: ${formatMb(freemem())} MB available of ${formatMb(totalmem())} MB (${free.toFixed(1)}%)`));
+  lines.push(
+    '',
+    pc.cyan(`This host: ${formatMb(freemem())} MB available of ${formatMb(totalmem())} MB (${free.toFixed(1)}%)`),
+  );
   if (live) lines.push(pc.dim('[Press q to quit]'));
   return lines.join('\n');
 }

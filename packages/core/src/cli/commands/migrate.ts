@@ -59,9 +59,13 @@ async function loadOrm(): Promise<OrmModule> {
     return (await import(ORM_PACKAGE)) as OrmModule;
   } catch (error) {
     if ((error as { code?: string }).code === 'ERR_MODULE_NOT_FOUND') {
-      throw new TaskqError(ErrorCodes.ADAPTER_MISSING, `\`taskq migrate\` needs ${ORM_PACKAGE}: run \`npm install ${ORM_PACKAGE}\`.`, {
-        cause: error,
-      });
+      throw new TaskqError(
+        ErrorCodes.ADAPTER_MISSING,
+        `\`taskq migrate\` needs ${ORM_PACKAGE}: run \`npm install ${ORM_PACKAGE}\`.`,
+        {
+          cause: error,
+        },
+      );
     }
     throw error;
   }

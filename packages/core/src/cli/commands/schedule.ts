@@ -2,7 +2,8 @@ import type { Command } from 'commander';
 import type { Runtime } from '../../cluster/runtime.js';
 import type { ResolvedConfig } from '../../config/config.js';
 import { ErrorCodes, TaskqError } from '../../errors.js';
-import { isScheduleStore, type Schedule, type ScheduleStore } from '../../scheduler/schedule-store.js';
+import { runtimeEnqueue, scheduleStoreOf } from '../../scheduler/cluster-part.js';
+import type { Schedule, ScheduleStore } from '../../scheduler/schedule-store.js';
 import {
   createSchedule,
   deleteSchedule,
@@ -14,8 +15,6 @@ import {
   type ScheduleApiOptions,
   type ScheduleInput,
 } from '../../scheduler/schedules.js';
-import type { ScheduledEnqueue } from '../../scheduler/scheduler.js';
-import { buildTaskMessage } from '../../task/message.js';
 import { addCommonOptions, intFlag, loadCliConfig, openRuntime, type CommonFlags } from '../context.js';
 import { printJson, renderTable } from '../format.js';
 
@@ -49,7 +48,10 @@ export function registerSchedule(program: Command): void {
     .option('--json', 'print JSON');
   addCommonOptions(list).action(async (flags: JsonFlag & { func?: string }) =>
     withStore(flags, false, async ({ store, runtime }) => {
-      const { schedules, total } = await listSchedules(store, { ...(flags.func ? { func: flags.func } : {}), limit: 1000 });
+      const { schedules, total } = await listSchedules(store, {
+        ...(flags.func ? { func: flags.func } : {}),
+        limit: 1000,
+      });
       if (flags.json) printJson({ total, schedules: schedules.map((s) => toJson(s, runtime)) });
       else process.stdout.write(`${renderSchedules(schedules)}\n`);
     }),
@@ -59,8 +61,15 @@ export function registerSchedule(program: Command): void {
     .command('add')
     .description('add a schedule for a task: `taskq schedule add send_report 42 --type daily --name daily-report`')
     .argument('<func>', 'task name (an exported function of a task module)')
-    .argument('[args...]', 'task arguments, each parsed as JSON when it is JSON (42, true, "{\\"a\\":1}"), else a string')
-    .option('--type <type>', 'Once, Minutes, Hourly, Daily, Weekly, Biweekly, Monthly, Bimonthly, Quarterly, Yearly or Cron', 'Once')
+    .argument(
+      '[args...]',
+      'task arguments, each parsed as JSON when it is JSON (42, true, "{\\"a\\":1}"), else a string',
+    )
+    .option(
+      '--type <type>',
+      'Once, Minutes, Hourly, Daily, Weekly, Biweekly, Monthly, Bimonthly, Quarterly, Yearly or Cron',
+      'Once',
+    )
     .option('--minutes <n>', 'interval of a Minutes schedule', intFlag('--minutes'))
     .option('--cron <expression>', 'cron expression of a Cron schedule (5 fields, or 6 with seconds)')
     .option('--repeats <n>', 'runs: -1 forever (default), n times', intFlag('--repeats'))
@@ -87,7 +96,10 @@ export function registerSchedule(program: Command): void {
       if (flags.paused) input.paused = true;
       const created = await createSchedule(store, input, options);
       if (flags.json) printJson(toJson(created, runtime));
-      else process.stdout.write(`Added schedule ${created.name ?? created.id} (${created.id}), next run ${created.nextRun.toISOString()}\n`);
+      else
+        process.stdout.write(
+          `Added schedule ${created.name ?? created.id} (${created.id}), next run ${created.nextRun.toISOString()}\n`,
+        );
     }),
   );
 
@@ -95,13 +107,19 @@ export function registerSchedule(program: Command): void {
   addCommonOptions(remove).action(async (idOrName: string, flags: CommonFlags) =>
     withStore(flags, false, async ({ store }) => {
       if (!(await deleteSchedule(store, idOrName))) {
-        throw new TaskqError(ErrorCodes.SCHEDULE_NOT_FOUND, `No schedule with id or name "${idOrName}": see \`taskq schedule list\`.`);
+        throw new TaskqError(
+          ErrorCodes.SCHEDULE_NOT_FOUND,
+          `No schedule with id or name "${idOrName}": see \`taskq schedule list\`.`,
+        );
       }
       process.stdout.write(`Removed schedule ${idOrName}\n`);
     }),
   );
 
-  const pause = schedule.command('pause').description('stop a schedule from running (keeps its repeats)').argument('<id-or-name>');
+  const pause = schedule
+    .command('pause')
+    .description('stop a schedule from running (keeps its repeats)')
+    .argument('<id-or-name>');
   addCommonOptions(pause).action(async (idOrName: string, flags: CommonFlags) =>
     withStore(flags, false, async ({ store, options }) => {
       const s = await pauseSchedule(store, idOrName, options);
@@ -116,7 +134,12 @@ export function registerSchedule(program: Command): void {
     .option('--repeats <n>', 'runs left (needed when it had none)', intFlag('--repeats'));
   addCommonOptions(resume).action(async (idOrName: string, flags: CommonFlags & { repeats?: number }) =>
     withStore(flags, false, async ({ store, options }) => {
-      const s = await resumeSchedule(store, idOrName, flags.repeats === undefined ? {} : { repeats: flags.repeats }, options);
+      const s = await resumeSchedule(
+        store,
+        idOrName,
+        flags.repeats === undefined ? {} : { repeats: flags.repeats },
+        options,
+      );
       process.stdout.write(`Resumed schedule ${s.name ?? s.id}, next run ${s.nextRun.toISOString()}\n`);
     }),
   );
@@ -127,13 +150,7 @@ export function registerSchedule(program: Command): void {
     .argument('<id-or-name>');
   addCommonOptions(run).action(async (idOrName: string, flags: CommonFlags) =>
     withStore(flags, true, async ({ store, runtime, options }) => {
-      const enqueue: ScheduledEnqueue = async (func, args, taskOptions) => {
-        const { id, group, cluster, ...linkOptions } = taskOptions;
-        const message = buildTaskMessage({ func, args, options: linkOptions, id, group, ...(cluster ? { cluster } : {}) });
-        await runtime.send(message);
-        return message.id;
-      };
-      const taskId = await runScheduleNow(store, idOrName, enqueue, options);
+      const taskId = await runScheduleNow(store, idOrName, runtimeEnqueue(runtime), options);
       process.stdout.write(`Enqueued task ${taskId} from schedule ${idOrName}\n`);
     }),
   );
@@ -146,18 +163,15 @@ interface StoreContext {
   options: ScheduleApiOptions;
 }
 
-async function withStore(flags: CommonFlags, signing: boolean, work: (context: StoreContext) => Promise<void>): Promise<void> {
+async function withStore(
+  flags: CommonFlags,
+  signing: boolean,
+  work: (context: StoreContext) => Promise<void>,
+): Promise<void> {
   const { config } = await loadCliConfig(flags);
   const runtime = await openRuntime(config, { signing });
   try {
-    const store = runtime.store;
-    if (!isScheduleStore(store)) {
-      throw new TaskqError(
-        ErrorCodes.CONFIG,
-        `The result store (${String(config.store ?? config.broker)}) keeps no schedules: set \`store\` / TASKQ_STORE_URL ` +
-          'to a store that does, e.g. sqlite:./taskq.sqlite or postgres://… (@taskq/orm).',
-      );
-    }
+    const store = scheduleStoreOf(runtime.store);
     await work({ store, runtime, config, options: { serializer: runtime.serializer, timezone: config.timezone } });
   } finally {
     await runtime.close();
