@@ -27,3 +27,4 @@ export { iterSubTaskId } from './cluster/finisher.js';
 export * from './client/taskq.js';
 export * from './client/create-runtime.js';
 export * from './config/load.js';
+export * from './client/composition.js';

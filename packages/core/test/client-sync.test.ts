@@ -75,3 +75,26 @@ describe('sync mode and the client API', () => {
     expect(await runtime.broker.dequeue({ max: 5 })).toEqual([]);
   });
 });
+
+describe('AsyncTask, Chain and Iter objects', () => {
+  it('run and read results like Django Q', async () => {
+    const { AsyncTask, Chain, Iter } = await import('@taskq/core');
+    client = makeClient({ sync: true });
+    const task = new AsyncTask(client, tasks.add, [1, 2]);
+    expect(await task.result()).toBeUndefined(); // not started
+    await task.run();
+    expect(await task.result()).toBe(3);
+
+    const chain = new Chain(client);
+    await chain.append('add', [1, 1]);
+    await chain.append('echo', ['two']);
+    await chain.run();
+    expect(await chain.result({ wait: 5000 })).toEqual([2, 'two']);
+    expect(await chain.current()).toBe(2);
+
+    const iter = new Iter(client, 'echo', [['a'], ['b']]);
+    iter.append('c');
+    await iter.run();
+    expect(await iter.result({ wait: 5000 })).toEqual(['a', 'b', 'c']);
+  });
+});
