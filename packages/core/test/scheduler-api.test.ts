@@ -256,3 +256,32 @@ describe('runScheduleNow', () => {
     expect(after?.nextRun).toEqual(s.nextRun);
   });
 });
+
+describe('bindScheduleApi (q.schedules)', () => {
+  it('binds store, serializer, time zone and enqueue, and reports changes', async () => {
+    const { bindScheduleApi } = await import('../src/scheduler/schedule-api.js');
+    const { taggedJson } = await import('../src/serialize/tagged-json.js');
+    const store = new MemoryScheduleStore();
+    const { calls, enqueue } = fakeEnqueue();
+    let changes = 0;
+    const api = bindScheduleApi(async () => ({
+      store,
+      serializer: taggedJson,
+      timezone: 'America/New_York',
+      enqueue,
+      onChange: () => changes++,
+    }));
+    const s = await api.create({ func: 'f', args: [1], type: 'Daily', name: 'd' });
+    expect(s.timezone).toBe('America/New_York');
+    expect(await api.args(s)).toEqual([1]);
+    await api.update('d', { repeats: 2 });
+    await api.pause('d');
+    await api.resume('d');
+    expect((await api.list()).total).toBe(1);
+    expect((await api.get('d'))?.repeats).toBe(2);
+    const id = await api.runNow('d');
+    expect(calls[0]?.options.id).toBe(id);
+    expect(await api.delete('d')).toBe(true);
+    expect(changes).toBe(5);
+  });
+});

@@ -8,3 +8,4 @@ export * from './scheduler.js';
 export * from './schedules.js';
 export { applyIntendedDate } from './task-args.js';
 export * from './cluster-part.js';
+export * from './schedule-api.js';
