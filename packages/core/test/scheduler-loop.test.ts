@@ -217,6 +217,18 @@ describe('the loop', () => {
     await until(() => calls.length === 1, 5000, 'the schedule from another process');
   });
 
+  it('run(signal) serves as a sentinel part: runs until the signal aborts', async () => {
+    const { scheduler, calls, create } = setup();
+    await create({ func: 'x' });
+    const abort = new AbortController();
+    const done = scheduler.run(abort.signal);
+    await until(() => calls.length === 1, 5000, 'the run');
+    expect(scheduler.running).toBe(true);
+    abort.abort();
+    await done;
+    expect(scheduler.running).toBe(false);
+  });
+
   it('stop() ends the loop and start() twice is refused', async () => {
     const { scheduler, calls, create } = setup();
     await scheduler.start();

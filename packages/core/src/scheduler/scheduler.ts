@@ -112,14 +112,18 @@ export class Scheduler {
     this.wake();
     const loop = this.#loop;
     this.#loop = undefined;
-    await loop;
+    await loop.catch((error: unknown) => {
+      this.#log.error('scheduler loop ended with an error', { error: toErrorInfo(error).message });
+    });
   }
 
   /** Runs until `signal` aborts, then stops (the shape of a sentinel-supervised cluster part). */
   async run(signal: AbortSignal): Promise<void> {
     if (signal.aborted) return;
     await this.start();
-    await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
+    const aborted = new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
+    // Also return if the loop itself ended, so the sentinel sees the part die and restarts it.
+    await Promise.race([aborted, this.#loop]);
     await this.stop();
   }
 
@@ -142,6 +146,14 @@ export class Scheduler {
   }
 
   async #run(): Promise<void> {
+    try {
+      await this.#loopBody();
+    } finally {
+      this.#running = false;
+    }
+  }
+
+  async #loopBody(): Promise<void> {
     while (this.#running) {
       this.#woken = false;
       let result: PassResult;
