@@ -85,6 +85,8 @@ export class SqlStore extends BaseResultStore implements ScheduleStore {
    */
   protected async _saveMany(records: readonly TaskRecord[], _options: SaveOptions): Promise<number[]> {
     const { tables, dialect } = this.connection;
+    const unique = new Set(records.map((r) => r.id)).size === records.length;
+    if (unique && dialect !== 'mysql') return this.#run('saving results', () => this.#upsert(records));
     return this.#run('saving results', () =>
       writeTransaction(this.connection, async (trx) => {
         const q = tables.scoped(trx);
@@ -123,6 +125,49 @@ export class SqlStore extends BaseResultStore implements ScheduleStore {
         return counts;
       }),
     );
+  }
+
+  /**
+   * The save rule in one statement (PostgreSQL, SQLite): insert, or overwrite
+   * a saved failure with attempt_count + 1; a saved success is left alone and
+   * read back. Needs distinct ids (a row cannot be upserted twice in one statement).
+   */
+  async #upsert(records: readonly TaskRecord[]): Promise<number[]> {
+    const { q } = this.connection;
+    const rows = records.map((record) => toRow(record, 1));
+    const returned = await q
+      .insertInto(this.#tasks)
+      .values(rows)
+      .onConflict((oc) =>
+        oc
+          .column('id')
+          .doUpdateSet((eb) => ({
+            name: eb.ref('excluded.name'),
+            func: eb.ref('excluded.func'),
+            args: eb.ref('excluded.args'),
+            result: eb.ref('excluded.result'),
+            error: eb.ref('excluded.error'),
+            success: eb.ref('excluded.success'),
+            group: eb.ref('excluded.group'),
+            hook: eb.ref('excluded.hook'),
+            cluster: eb.ref('excluded.cluster'),
+            enqueued_at: eb.ref('excluded.enqueued_at'),
+            started_at: eb.ref('excluded.started_at'),
+            stopped_at: eb.ref('excluded.stopped_at'),
+            attempt_count: eb(eb.ref(`${this.#tasks}.attempt_count`), '+', 1),
+          }))
+          .where(`${this.#tasks}.success`, '=', 0),
+      )
+      .returning(['id', 'attempt_count'])
+      .execute();
+    const counts = new Map(returned.map((row) => [row.id, Number(row.attempt_count)]));
+    const missing = records.filter((r) => !counts.has(r.id)).map((r) => r.id);
+    if (missing.length > 0) {
+      // already saved as successes: unchanged, report their count
+      const kept = await q.selectFrom(this.#tasks).select(['id', 'attempt_count']).where('id', 'in', missing).execute();
+      for (const row of kept) counts.set(row.id, Number(row.attempt_count));
+    }
+    return records.map((r) => counts.get(r.id) ?? 1);
   }
 
   protected async _get(idOrName: string): Promise<TaskRecord | null> {
