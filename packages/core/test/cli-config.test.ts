@@ -26,7 +26,12 @@ describe('config loading (taskq binary)', { timeout: 60_000 }, () => {
       JSON.stringify({ name: 'fromfile', workers: 2, timeout: 10, tasks: ['./tasks/jobs.mjs'] }),
     );
     const fileOnly = await resolvedBy([], dir.path);
-    expect(fileOnly).toMatchObject({ name: 'fromfile', workers: 2, timeout: 10, configFile: join(dir.path, 'taskq.config.json') });
+    expect(fileOnly).toMatchObject({
+      name: 'fromfile',
+      workers: 2,
+      timeout: 10,
+      configFile: join(dir.path, 'taskq.config.json'),
+    });
     // relative task paths resolve against the config file's directory
     expect(fileOnly['tasks']).toEqual([join(dir.path, 'tasks/jobs.mjs')]);
 
@@ -43,7 +48,7 @@ describe('config loading (taskq binary)', { timeout: 60_000 }, () => {
       join(dir.path, 'taskq.config.ts'),
       [
         "import type { TaskqOptions } from '@taskq/core';",
-        "const retry: number = 90;",
+        'const retry: number = 90;',
         "const config: TaskqOptions = { name: 'typed', retry, tasks: ['./jobs.mjs'], secretKey: 'hunter2-very-secret' };",
         'export default config;',
       ].join('\n'),
@@ -57,9 +62,15 @@ describe('config loading (taskq binary)', { timeout: 60_000 }, () => {
   });
 
   it('--config names a file (and --config-file on info); an ES module may export a function', async () => {
-    writeFileSync(join(dir.path, 'other.mjs'), "export default async () => ({ name: 'frommodule', concurrency: 7 });\n");
+    writeFileSync(
+      join(dir.path, 'other.mjs'),
+      "export default async () => ({ name: 'frommodule', concurrency: 7 });\n",
+    );
     writeFileSync(join(dir.path, 'taskq.config.json'), JSON.stringify({ name: 'ignored' }));
-    expect(await resolvedBy(['--config-file', 'other.mjs'], dir.path)).toMatchObject({ name: 'frommodule', concurrency: 7 });
+    expect(await resolvedBy(['--config-file', 'other.mjs'], dir.path)).toMatchObject({
+      name: 'frommodule',
+      concurrency: 7,
+    });
     const viaEnv = await resolvedBy([], dir.path, { TASKQ_CONFIG: join(dir.path, 'other.mjs') });
     expect(viaEnv).toMatchObject({ name: 'frommodule' });
   });
@@ -77,7 +88,10 @@ describe('config loading (taskq binary)', { timeout: 60_000 }, () => {
   });
 
   it('prints the resolved config as `option: value` lines without --json', async () => {
-    const result = await runCli(['info', '--config'], { cwd: dir.path, env: { TASKQ_WORKERS: '5', TASKQ_SECRET_KEY: 'x' } });
+    const result = await runCli(['info', '--config'], {
+      cwd: dir.path,
+      env: { TASKQ_WORKERS: '5', TASKQ_SECRET_KEY: 'x' },
+    });
     expect(result.code).toBe(0);
     expect(result.stdout).toMatch(/^workers: 5$/m);
     expect(result.stdout).toMatch(/^secretKey: "\*{8}"$/m);

@@ -118,7 +118,17 @@ describe('taskq exit codes and messages', { timeout: 60_000 }, () => {
   }
 
   it('--help works on every command and exits 0', async () => {
-    for (const args of [[], ['cluster'], ['monitor'], ['info'], ['memory'], ['schedule'], ['schedule', 'add'], ['purge'], ['migrate']]) {
+    for (const args of [
+      [],
+      ['cluster'],
+      ['monitor'],
+      ['info'],
+      ['memory'],
+      ['schedule'],
+      ['schedule', 'add'],
+      ['purge'],
+      ['migrate'],
+    ]) {
       const result = await runCli([...args, '--help'], { cwd: dir.path });
       expect(result.code, args.join(' ')).toBe(0);
       expect(result.stdout).toMatch(/^Usage: taskq/);

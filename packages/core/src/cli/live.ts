@@ -14,8 +14,8 @@ export async function runLive(render: () => Promise<string>, intervalMs = 1000):
     wake?.();
   };
   const onKey = (data: Buffer | string) => {
-    const text = data.toString();
-    if (/[qQ\x03\x04]/.test(text)) quit();
+    // q, Q, Ctrl-C (0x03) or Ctrl-D (0x04): raw mode delivers them as bytes, not signals
+    if ([...data.toString()].some((ch) => ch === 'q' || ch === 'Q' || ch === '\u0003' || ch === '\u0004')) quit();
   };
   if (input.isTTY) input.setRawMode(true);
   input.on('data', onKey);
