@@ -186,4 +186,11 @@ describe('a cluster on the memory broker with real worker threads', () => {
     expect(Number.isNaN(rich?.nan)).toBe(true);
     expect('u' in (rich ?? {})).toBe(true);
   });
+
+  it('runs schedules created through the client, within about a second of each slot', async () => {
+    const q = await start({ workers: 1 });
+    await q.schedule('add', [1, 2], { type: 'Cron', cron: '* * * * * *', name: 'every-second', repeats: 3 });
+    expect(await q.resultGroup('every-second', { count: 3, wait: 15_000 })).toEqual([3, 3, 3]);
+    expect((await q.schedules.get('every-second'))?.repeats).toBe(0);
+  });
 });

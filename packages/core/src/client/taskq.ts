@@ -9,6 +9,12 @@ import { buildTaskMessage } from '../task/message.js';
 import { taskNameOf, type AnyFunction, type TaskRef } from '../task/task-ref.js';
 import type { ChainLink, LinkOptions, RetryPolicy, TaskMessage, TaskRecord, TaskResult } from '../task/task.js';
 import { toTaskResult } from '../task/task-result.js';
+import { createSchedulerPart, runtimeEnqueue, scheduleStoreOf } from '../scheduler/cluster-part.js';
+import { bindScheduleApi, type ScheduleApi } from '../scheduler/schedule-api.js';
+import type { Scheduler } from '../scheduler/scheduler.js';
+import type { Schedule } from '../scheduler/schedule-store.js';
+import type { ScheduleInput } from '../scheduler/schedules.js';
+import { isScheduleStore } from '../scheduler/schedule-store.js';
 import { createRuntime } from './create-runtime.js';
 import { SyncRunner } from './sync-runner.js';
 import { poll } from './wait.js';
@@ -62,9 +68,39 @@ export class Taskq {
   #runtime: Promise<Runtime> | null = null;
   #sync: SyncRunner | null = null;
   #closed = false;
+  /** Schedulers of clusters started in this process, woken when this client changes a schedule. */
+  readonly #schedulers = new Set<Scheduler>();
+
+  /** Create, list, update, pause, resume, delete and run schedules (see docs/scheduling.md). */
+  readonly schedules: ScheduleApi;
 
   constructor(options: TaskqOptions = {}) {
     this.config = resolveConfig(options);
+    this.schedules = bindScheduleApi(async () => {
+      const runtime = await this.runtime();
+      return {
+        store: scheduleStoreOf(runtime.store),
+        serializer: runtime.serializer,
+        timezone: this.config.timezone,
+        enqueue: runtimeEnqueue(runtime),
+        onChange: () => this.#schedulers.forEach((scheduler) => scheduler.wake()),
+      };
+    });
+  }
+
+  /** Django Q's `schedule()`: store a schedule for a task (type Once unless given). */
+  schedule<F extends AnyFunction>(
+    task: TaskInput<F>,
+    args: unknown[] = [],
+    options: Omit<ScheduleInput, 'func' | 'args'> = {},
+  ): Promise<Schedule> {
+    return this.schedules.create({ ...options, func: taskNameOf(task), args });
+  }
+
+  /** @internal Registers a running cluster's scheduler so local schedule changes wake it. */
+  trackScheduler(scheduler: Scheduler): () => void {
+    this.#schedulers.add(scheduler);
+    return () => this.#schedulers.delete(scheduler);
   }
 
   /** Connects the broker and store (done lazily by every call; call it to fail fast). */
@@ -279,15 +315,26 @@ export class ClusterHandle {
     return this.#cluster?.status ?? 'Stopped';
   }
 
+  #untrack: (() => void) | null = null;
+
   async start(): Promise<this> {
     if (this.#cluster) throw new TaskqError(ErrorCodes.CLUSTER_STATE, 'This cluster was already started.');
-    this.#cluster = new Cluster(await this.client.runtime(), this.options);
+    const runtime = await this.client.runtime();
+    this.#cluster = new Cluster(runtime, this.options);
+    // The scheduler runs in every cluster whose store keeps schedules; claims keep slots exactly-once.
+    if (runtime.config.scheduler && isScheduleStore(runtime.store)) {
+      const part = createSchedulerPart(runtime);
+      this.#cluster.addPart(part);
+      this.#untrack = this.client.trackScheduler(part.scheduler);
+    }
     await this.#cluster.start();
     return this;
   }
 
   async stop(options: { deadlineMs?: number } = {}): Promise<void> {
     await this.#cluster?.stop(options);
+    this.#untrack?.();
+    this.#untrack = null;
   }
 
   stat() {
