@@ -12,6 +12,7 @@ let queueCounter = 0;
 export function makeClient(options: TaskqOptions = {}): Taskq {
   return new Taskq({
     name: `t${process.pid}x${++queueCounter}`,
+    broker: 'memory:',
     tasks: [TASKS],
     workers: 2,
     logLevel: 'silent',
