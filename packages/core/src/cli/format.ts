@@ -34,8 +34,12 @@ export function colorStatus(status: ClusterStatus | string): string {
 // eslint-disable-next-line no-control-regex
 const ANSI = /\x1b\[[0-9;?]*[A-Za-z]/g;
 
+export function stripAnsi(text: string): string {
+  return text.replace(ANSI, '');
+}
+
 export function visibleLength(text: string): number {
-  return text.replace(ANSI, '').length;
+  return stripAnsi(text).length;
 }
 
 function pad(text: string, width: number): string {

@@ -1,3 +1,5 @@
+import { stripAnsi, visibleLength } from './format.js';
+
 /**
  * A full-screen view redrawn every `intervalMs` until the user presses `q`
  * (or Ctrl-C, or the process gets SIGINT/SIGTERM). stdin goes to raw mode so
@@ -32,7 +34,7 @@ export async function runLive(render: () => Promise<string>, intervalMs = 1000):
         frame = `Error: ${(error as Error).message}\n`;
       }
       if (stopped) break;
-      out.write(tty ? `\x1b[H\x1b[2J${frame}` : `${frame}\n`);
+      out.write(tty ? `\x1b[H\x1b[2J${fitWidth(frame, out.columns)}` : `${frame}\n`);
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, intervalMs);
         wake = () => {
@@ -50,4 +52,13 @@ export async function runLive(render: () => Promise<string>, intervalMs = 1000):
     process.off('SIGINT', quit);
     process.off('SIGTERM', quit);
   }
+}
+
+/** Lines wider than the terminal would wrap and scroll the table: cut them (losing their colours). */
+function fitWidth(frame: string, columns: number | undefined): string {
+  if (!columns) return frame;
+  return frame
+    .split('\n')
+    .map((line) => (visibleLength(line) > columns ? stripAnsi(line).slice(0, columns) : line))
+    .join('\n');
 }

@@ -43,6 +43,13 @@ async function runCluster(flags: ClusterFlags): Promise<void> {
   }
   const { options, config } = await loadCliConfig(flags, overrides);
   const q = new Taskq(options);
+  if (config.broker === 'memory:' || (typeof config.broker === 'string' && config.broker.startsWith('memory:'))) {
+    // Nothing outside this process can enqueue to an in-process broker: almost always a missing setting.
+    process.stderr.write(
+      'taskq: warning: the broker is memory: (in-process), so no other process can send this cluster tasks; ' +
+        'set TASKQ_BROKER_URL or `broker` to a shared broker.\n',
+    );
+  }
   try {
     await q.runtime().catch((error: unknown) => Promise.reject(asUnavailable(error, config)));
     const stopped = new Promise<void>((resolve) => q.on('clusterStop', () => resolve()));
