@@ -31,6 +31,7 @@ export async function runTaskqRound(options: TaskqRoundOptions): Promise<RoundRe
     concurrency: options.concurrency,
     bulk: options.bulk,
     saveLimit: 0,
+    recycle: 0,
     retry: 60,
     logLevel: 'warn',
     scheduler: false,

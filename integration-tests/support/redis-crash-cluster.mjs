@@ -1,0 +1,30 @@
+// One cluster process on the Redis broker and store, for redis-crash.test.ts.
+// Env: TASKQ_URL (broker and store, with ?prefix=), TASKQ_SECRET. Prints "ready" once started.
+import { fileURLToPath } from 'node:url';
+import { Taskq } from '@taskq/core';
+
+const url = process.env.TASKQ_URL;
+const q = new Taskq({
+  name: 'crash',
+  secretKey: process.env.TASKQ_SECRET,
+  broker: url,
+  store: url,
+  tasks: [fileURLToPath(new URL('./redis-crash-tasks.mjs', import.meta.url))],
+  workers: 2,
+  concurrency: 10,
+  bulk: 50,
+  // short lease: the tasks a killed cluster held come back within seconds
+  retry: 2,
+  saveLimit: 0,
+  scheduler: false,
+  logLevel: 'warn',
+});
+const cluster = q.cluster({ handleSignals: false });
+await cluster.start();
+process.stdout.write('ready\n');
+
+process.once('SIGTERM', async () => {
+  await cluster.stop({ deadlineMs: 5000 });
+  await q.close();
+  process.exit(0);
+});
