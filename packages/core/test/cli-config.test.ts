@@ -80,6 +80,10 @@ describe('config loading (taskq binary)', { timeout: 60_000 }, () => {
     expect(config).toMatchObject({ name: 'default', cluster: 'default', configFile: null });
     expect(typeof config['broker']).toBe('string');
     expect(config['secretKey']).toBeUndefined();
+    // read-only commands work on the default broker without a secret key
+    const monitor = await runCli(['monitor', '--json'], { cwd: dir.path });
+    expect(monitor.code).toBe(0);
+    expect(JSON.parse(monitor.stdout)).toMatchObject({ queue: 'default', queued: 0, clusters: [] });
   });
 
   it('masks passwords in URLs', async () => {
