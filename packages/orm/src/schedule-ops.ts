@@ -193,6 +193,7 @@ export class ScheduleOps {
     return rows.map(fromRow);
   }
 
+  // eslint-disable-next-line @typescript-eslint/no-empty-object-type -- Kysely's type for a select with no columns yet
   #active(select: SelectQueryBuilder<Database, 'schedules', {}>, cluster: string) {
     return select
       .where('paused', '=', 0)
