@@ -23,7 +23,9 @@ export const DEFAULT_PREFIX = 'taskq';
 export const defaultRedisOptions: RedisOptions = {
   maxRetriesPerRequest: null,
   retryStrategy: (times) => Math.min(50 * times, 1000),
-  enableAutoPipelining: true,
+  // ioredis already keeps many commands in flight on one socket; auto-pipelining only
+  // coalesces writes, and its deferral added ~0.2 ms to every round trip here.
+  enableAutoPipelining: false,
 };
 
 /** Splits taskq's own `prefix` query parameter off a Redis URL. */
