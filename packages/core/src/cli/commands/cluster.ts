@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { Taskq, type ClusterHandle } from '../../client/taskq.js';
 import type { TaskqOptions } from '../../config/config.js';
+import { consoleLogger } from '../../logger.js';
 import { addCommonOptions, asUnavailable, intFlag, loadCliConfig, type CommonFlags } from '../context.js';
 
 interface ClusterFlags extends CommonFlags {
@@ -41,8 +42,11 @@ async function runCluster(flags: ClusterFlags): Promise<void> {
       .map((t) => t.trim())
       .filter(Boolean);
   }
-  const { options, config } = await loadCliConfig(flags, overrides);
+  const { options, config, file } = await loadCliConfig(flags, overrides);
   const q = new Taskq(options);
+  (config.logger ?? consoleLogger(config.logLevel)).info(
+    file ? `config from ${file}` : 'no config file; using TASKQ_* variables and defaults',
+  );
   if (config.broker === 'memory:' || (typeof config.broker === 'string' && config.broker.startsWith('memory:'))) {
     // Nothing outside this process can enqueue to an in-process broker: almost always a missing setting.
     process.stderr.write(
