@@ -193,4 +193,28 @@ describe('a cluster on the memory broker with real worker threads', () => {
     expect(await q.resultGroup('every-second', { count: 3, wait: 15_000 })).toEqual([3, 3, 3]);
     expect((await q.schedules.get('every-second'))?.repeats).toBe(0);
   });
+
+  it('advances a chain once per link even when a link is retried by a policy', async () => {
+    const runs = tempFile();
+    const q = await start({ maxAttempts: 3, retryPolicy: { backoff: 'fixed', delayMs: 10 } });
+    const group = await q.chain([
+      { task: 'flaky', args: [runs, 'first', 2] },
+      { task: 'countRun', args: [runs, 'second'] },
+    ]);
+    expect(await q.resultGroup(group, { count: 2, wait: 15_000 })).toEqual(['first', 'second']);
+    await new Promise((resolve) => setTimeout(resolve, 300)); // room for a duplicate link to show up
+    expect(linesOf(runs)).toEqual(['first', 'first', 'first', 'second']);
+  });
+
+  it('collates an iter only when a retried sub-task has finally succeeded', async () => {
+    const runs = tempFile();
+    const q = await start({ maxAttempts: 3, retryPolicy: { backoff: 'fixed', delayMs: 10 } });
+    const id = await q.iter('flaky', [
+      [runs, 'a', 0],
+      [runs, 'b', 2],
+      [runs, 'c', 0],
+    ]);
+    expect(await q.result(id, { wait: 15_000 })).toEqual(['a', 'b', 'c']);
+    expect(linesOf(runs).filter((line) => line === 'b')).toHaveLength(3);
+  });
 });

@@ -71,7 +71,8 @@ describe('stopping a cluster', () => {
 
   it('fails the other tasks of a killed thread as worker-lost and retries them', async () => {
     const runs = tempFile();
-    client = makeClient({ workers: 1, concurrency: 3, retry: 1, guardCycle: 0.1, maxAttempts: 3 });
+    // ackFailures does not apply: a task lost with its thread is not its own failure.
+    client = makeClient({ workers: 1, concurrency: 3, retry: 1, guardCycle: 0.1, maxAttempts: 3, ackFailures: true });
     const lost: string[][] = [];
     client.on('workerLost', ({ taskIds }) => lost.push(taskIds));
     cluster = await client.cluster({ handleSignals: false }).start();

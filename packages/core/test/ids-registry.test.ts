@@ -23,6 +23,8 @@ describe('task registry', () => {
   it('refuses unknown tasks and broken modules with typed errors', async () => {
     const registry = await TaskRegistry.load([TASKS]);
     expect(() => registry.get('eval')).toThrow(expect.objectContaining({ code: 'TASKQ_UNKNOWN_TASK' }));
-    await expect(TaskRegistry.load(['./does-not-exist.mjs'])).rejects.toMatchObject({ code: 'TASKQ_TASK_MODULE_FAILED' });
+    await expect(TaskRegistry.load(['./does-not-exist.mjs'])).rejects.toMatchObject({
+      code: 'TASKQ_TASK_MODULE_FAILED',
+    });
   });
 });

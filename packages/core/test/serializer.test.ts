@@ -51,7 +51,9 @@ describe('tagged JSON serializer', () => {
 
   it('rejects functions, symbols and cycles with TASKQ_NOT_SERIALIZABLE naming the path', () => {
     expect(() => taggedJson.serialize({ a: { f: () => 1 } })).toThrow(/a\.f/);
-    expect(() => taggedJson.serialize(Symbol('x'))).toThrow(expect.objectContaining({ code: 'TASKQ_NOT_SERIALIZABLE' }));
+    expect(() => taggedJson.serialize(Symbol('x'))).toThrow(
+      expect.objectContaining({ code: 'TASKQ_NOT_SERIALIZABLE' }),
+    );
     const cycle: Record<string, unknown> = {};
     cycle.self = cycle;
     expect(() => taggedJson.serialize(cycle)).toThrow(/circular/);

@@ -17,15 +17,23 @@ describe('HMAC signer', () => {
 
   it('rejects packages signed with another key or another cluster name', () => {
     const pkg = signer().sign('x');
-    expect(() => signer({ secretKey: 'other' }).unsign(pkg)).toThrow(expect.objectContaining({ code: 'TASKQ_BAD_SIGNATURE' }));
-    expect(() => signer({ salt: 'billing' }).unsign(pkg)).toThrow(expect.objectContaining({ code: 'TASKQ_BAD_SIGNATURE' }));
+    expect(() => signer({ secretKey: 'other' }).unsign(pkg)).toThrow(
+      expect.objectContaining({ code: 'TASKQ_BAD_SIGNATURE' }),
+    );
+    expect(() => signer({ salt: 'billing' }).unsign(pkg)).toThrow(
+      expect.objectContaining({ code: 'TASKQ_BAD_SIGNATURE' }),
+    );
   });
 
   it('rejects tampered payloads, timestamps and signatures', () => {
     const pkg = signer().sign('{"a":1}');
     const [payload, ts, sig] = pkg.split(':') as [string, string, string];
     const flip = (s: string) => (s[0] === 'A' ? 'B' : 'A') + s.slice(1);
-    for (const forged of [`${flip(payload)}:${ts}:${sig}`, `${payload}:${flip(ts)}:${sig}`, `${payload}:${ts}:${flip(sig)}`]) {
+    for (const forged of [
+      `${flip(payload)}:${ts}:${sig}`,
+      `${payload}:${flip(ts)}:${sig}`,
+      `${payload}:${ts}:${flip(sig)}`,
+    ]) {
       expect(() => signer().unsign(forged)).toThrow(expect.objectContaining({ code: 'TASKQ_BAD_SIGNATURE' }));
     }
   });
@@ -62,7 +70,9 @@ describe('HMAC signer', () => {
     const s = signer({ now: () => now });
     const pkg = s.sign('x');
     now += 11_000;
-    expect(() => s.unsign(pkg, { maxAgeSeconds: 10 })).toThrow(expect.objectContaining({ code: 'TASKQ_PACKAGE_EXPIRED' }));
+    expect(() => s.unsign(pkg, { maxAgeSeconds: 10 })).toThrow(
+      expect.objectContaining({ code: 'TASKQ_PACKAGE_EXPIRED' }),
+    );
     expect(s.unsign(pkg, { maxAgeSeconds: 20 }).text).toBe('x');
   });
 

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import { assertLeaseCoversTimeout } from '../config/config.js';
 import { ErrorCodes, TaskqError, toErrorInfo } from '../errors.js';
-import { toModuleUrl } from '../task/registry.js';
+import { TaskRegistry, toModuleUrl } from '../task/registry.js';
 import { TaskFinisher } from './finisher.js';
 import { LeaseKeeper } from './lease-keeper.js';
 import { Monitor } from './monitor.js';
@@ -94,6 +94,11 @@ export class Cluster {
       );
     }
     assertLeaseCoversTimeout(config, broker.capabilities.extendLease);
+    // Import the task modules once here so a broken module is a start-up error, not a stream of task failures.
+    await TaskRegistry.load(config.tasks).catch((error: unknown) => {
+      this.#status = 'Stopped';
+      throw error;
+    });
     this.#startedAt = Date.now();
     this.#pool = new WorkerPool({
       workers: config.workers,

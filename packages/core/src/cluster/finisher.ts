@@ -53,10 +53,12 @@ export class TaskFinisher {
       const item = batch[i] as FinishedTask;
       const record = records[i] as TaskRecord;
       record.attemptCount = attemptCounts[i] ?? record.attemptCount;
-      const done = record.success || (await this.#retryOrGiveUp(item, record));
-      if (done && item.receipt !== undefined) acknowledged.push(item.receipt);
-      if (done && item.message.chain?.length) followUps.push(this.#advanceChain(item.message));
-      if (item.message.iter) followUps.push(this.#collateIter(item.message));
+      const final = this.isFinal(item.message, record, item.outcome.lost === true);
+      // Not final: either re-sent now by a retry policy (acknowledge this delivery) or left for redelivery.
+      const acknowledge = final || (await this.#retryWithPolicy(item, record));
+      if (acknowledge && item.receipt !== undefined) acknowledged.push(item.receipt);
+      if (final && item.message.chain?.length) followUps.push(this.#advanceChain(item.message));
+      if (final && item.message.iter) followUps.push(this.#collateIter(item.message));
       if (item.message.hook) followUps.push(this.#hook(item.message.hook, record));
       if (!record.success) this.#report(item.message, record.error as ErrorInfo);
     }
@@ -116,13 +118,24 @@ export class TaskFinisher {
     return counts;
   }
 
-  /** For a failure: true when it is final (acknowledge it), false when the broker should redeliver it. */
-  async #retryOrGiveUp(item: FinishedTask, record: TaskRecord): Promise<boolean> {
+  /**
+   * Whether this execution is the task's last: a success, or a failure that
+   * is acknowledged (`ackFailure`) or has used up `maxAttempts`. A task lost
+   * with its thread (another task's timeout, a crash) is not its own failure,
+   * so `ackFailure` does not end it; `maxAttempts` still bounds it.
+   */
+  isFinal(message: TaskMessage, record: TaskRecord, lost = false): boolean {
+    if (record.success) return true;
+    const { config } = this.runtime;
+    if (!lost && (message.ackFailure ?? config.ackFailures)) return true;
+    const maxAttempts = message.maxAttempts ?? config.maxAttempts;
+    return maxAttempts > 0 && record.attemptCount >= maxAttempts;
+  }
+
+  /** Re-sends a failed task under its retry policy (same id, next attempt, backoff delay); false without a policy. */
+  async #retryWithPolicy(item: FinishedTask, record: TaskRecord): Promise<boolean> {
     const { config } = this.runtime;
     const { message } = item;
-    if (message.ackFailure ?? config.ackFailures) return true;
-    const maxAttempts = message.maxAttempts ?? config.maxAttempts;
-    if (maxAttempts > 0 && record.attemptCount >= maxAttempts) return true;
     const policy = message.retry ?? config.retryPolicy;
     if (policy === null || item.receipt === undefined) return false;
     const attempt = record.attemptCount + 1;
@@ -153,7 +166,8 @@ export class TaskFinisher {
     const ordered: TaskRecord[] = [];
     for (let index = 0; index < iter.count; index++) {
       const record = records.get(iterSubTaskId(iter.id, index));
-      if (!record) return; // another process is collating or a record expired
+      // Missing: another process is collating, or a record expired. Not final: a retry is still coming.
+      if (!record || !this.isFinal(message, record)) return;
       ordered.push(record);
     }
     const first = ordered[0] as TaskRecord;

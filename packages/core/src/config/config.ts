@@ -124,10 +124,11 @@ export function resolveConfig(options: TaskqOptions = {}): ResolvedConfig {
 export function assertLeaseCoversTimeout(config: ResolvedConfig, canExtend: boolean): void {
   if (canExtend && config.leaseExtension) return;
   if (config.timeout === null || config.timeout >= config.retry) {
+    const why = canExtend ? '`leaseExtension` is off' : 'this broker cannot extend leases';
     throw new TaskqError(
       ErrorCodes.CONFIG,
-      `\`retry\` (${config.retry} s) must exceed \`timeout\` (${config.timeout ?? 'none'}) because this broker ` +
-        'cannot extend leases: set `timeout` to less than `retry`, or raise `retry`.',
+      `\`retry\` (${config.retry} s) must exceed \`timeout\` (${config.timeout ?? 'none'}) because ${why}: ` +
+        'set `timeout` to less than `retry`, or raise `retry`.',
     );
   }
 }

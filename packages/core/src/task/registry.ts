@@ -23,7 +23,7 @@ export class TaskRegistry {
         throw new TaskqError(
           ErrorCodes.TASK_MODULE,
           `Task module "${specifier}" could not be imported (${(error as Error).message}). Check the path in \`tasks\`; ` +
-            'TypeScript task modules need compiling or a loader in `workerExecArgv` (e.g. ["--import", "tsx"]).',
+            'TypeScript task modules need compiling to JavaScript first (worker threads load them with import()).',
           { cause: error },
         );
       }
