@@ -88,8 +88,9 @@ export async function claimMessages(
   let rows: ClaimedMessage[];
   if (dialect === 'postgres') {
     const result = await sql<ClaimedMessage>`
-      with next as (
-        select id from ${tables.ref('queue')}
+      with relaxed as (select set_config('synchronous_commit', 'off', true)),
+      next as (
+        select id from ${tables.ref('queue')}, relaxed
         where queue = ${queue} and run_at <= ${now}
         order by priority desc, run_at, id
         limit ${max}
@@ -171,4 +172,22 @@ export async function msUntilNextDue(connection: SqlConnection, queue: string): 
 /** PostgreSQL hands bytea back as a Buffer of UTF-8. */
 export function payloadText(value: string | Buffer): string {
   return typeof value === 'string' ? value : value.toString('utf8');
+}
+
+/**
+ * Acknowledges (deletes) messages. On PostgreSQL the commit does not wait for
+ * the WAL flush (`synchronous_commit` off for this statement only): a server
+ * crash can only undo the delete, which redelivers the message (at-least-once
+ * allows it), and the cluster saves a result durably before it acknowledges.
+ */
+export async function deleteMessages(connection: SqlConnection, queue: string, ids: readonly number[]): Promise<void> {
+  const { q, db, tables, dialect } = connection;
+  if (dialect === 'postgres') {
+    await sql`
+      with relaxed as (select set_config('synchronous_commit', 'off', true))
+      delete from ${tables.ref('queue')} using relaxed
+      where queue = ${queue} and id = any(${ids}::bigint[])`.execute(db);
+    return;
+  }
+  await q.deleteFrom(tables.name('queue')).where('queue', '=', queue).where('id', 'in', ids).execute();
 }

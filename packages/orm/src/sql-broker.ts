@@ -18,7 +18,14 @@ import {
 } from './connection.js';
 import { unavailable } from './errors.js';
 import { ensureMigrated } from './migrator.js';
-import { claimMessages, insertMessages, msUntilNextDue, payloadText, type NewMessage } from './queue-ops.js';
+import {
+  claimMessages,
+  deleteMessages,
+  insertMessages,
+  msUntilNextDue,
+  payloadText,
+  type NewMessage,
+} from './queue-ops.js';
 import { deleteStat, getStats, setStat } from './stats.js';
 import { Wakeup } from './wakeup.js';
 
@@ -174,10 +181,7 @@ export class SqlBroker extends BaseBroker {
   protected override async _acknowledgeMany(receipts: readonly string[]): Promise<void> {
     const ids = receipts.map(messageIdOf).filter((id): id is number => id !== undefined);
     if (ids.length === 0) return;
-    const { q, tables } = this.connection;
-    await this.#run('acknowledging', () =>
-      q.deleteFrom(tables.name('queue')).where('queue', '=', this.queue).where('id', 'in', ids).execute(),
-    );
+    await this.#run('acknowledging', () => deleteMessages(this.connection, this.queue, ids));
   }
 
   protected async _delete(receipt: string): Promise<void> {
