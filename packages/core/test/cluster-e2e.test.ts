@@ -217,4 +217,13 @@ describe('a cluster on the memory broker with real worker threads', () => {
     expect(await q.result(id, { wait: 15_000 })).toEqual(['a', 'b', 'c']);
     expect(linesOf(runs).filter((line) => line === 'b')).toHaveLength(3);
   });
+
+  it('collates an iter larger than saveLimit (sub-tasks are never pruned)', async () => {
+    const q = await start({ saveLimit: 5, concurrency: 4 });
+    const id = await q.iter(
+      'add',
+      Array.from({ length: 40 }, (_, i) => [i, 1]),
+    );
+    expect(await q.result(id, { wait: 15_000 })).toEqual(Array.from({ length: 40 }, (_, i) => i + 1));
+  });
 });

@@ -1,5 +1,5 @@
 import { Cluster, type ClusterOptions } from '../cluster/cluster.js';
-import { iterSubTaskId } from '../cluster/finisher.js';
+import { iterGroup, iterSubTaskId } from '../cluster/finisher.js';
 import type { Runtime } from '../cluster/runtime.js';
 import { resolveConfig, type ResolvedConfig, type TaskqOptions } from '../config/config.js';
 import { ErrorCodes, TaskqError } from '../errors.js';
@@ -229,7 +229,7 @@ export class Taskq {
       const message = this.#message(task, Array.isArray(args) ? args : [args], {
         ...rest,
         taskName: `${name}#${index}`,
-        group: id,
+        group: iterGroup(id),
       });
       message.id = iterSubTaskId(id, index);
       message.iter = {

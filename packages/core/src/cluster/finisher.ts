@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { toErrorInfo, type ErrorInfo } from '../errors.js';
 import { buildTaskMessage, type MessageParts } from '../task/message.js';
 import type { TaskMessage, TaskRecord } from '../task/task.js';
+import { ITER_GROUP_PREFIX } from '../store/result-store.js';
 import type { Runtime } from './runtime.js';
 import type { WorkerOutcome } from './jobs.js';
 
@@ -161,8 +162,9 @@ export class TaskFinisher {
     const iter = message.iter;
     if (!iter) return;
     const { store, serializer } = this.runtime;
-    if ((await store.countGroup(iter.id)) < iter.count) return;
-    const records = new Map((await store.getGroup(iter.id, { failures: true })).map((r) => [r.id, r]));
+    const group = iterGroup(iter.id);
+    if ((await store.countGroup(group)) < iter.count) return;
+    const records = new Map((await store.getGroup(group, { failures: true })).map((r) => [r.id, r]));
     const ordered: TaskRecord[] = [];
     for (let index = 0; index < iter.count; index++) {
       const record = records.get(iterSubTaskId(iter.id, index));
@@ -193,7 +195,7 @@ export class TaskFinisher {
       [collated],
       typeof cached === 'number' && store.capabilities.ttl ? { ttlSeconds: cached } : {},
     );
-    await store.deleteGroup(iter.id, { tasks: true });
+    await store.deleteGroup(group, { tasks: true });
   }
 
   async #hook(func: string, record: TaskRecord): Promise<void> {
@@ -225,6 +227,11 @@ export class TaskFinisher {
         );
     }
   }
+}
+
+/** The group of an iter's sub-tasks; stores never prune it (see ResultStore.prune). */
+export function iterGroup(iterId: string): string {
+  return `${ITER_GROUP_PREFIX}${iterId}`;
 }
 
 /** Sub-task ids of an iter are derived from its id, so collation can order them by input position. */

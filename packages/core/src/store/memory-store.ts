@@ -5,6 +5,7 @@ import { isTaskId } from '../task/ids.js';
 import type { TaskRecord } from '../task/task.js';
 import {
   BaseResultStore,
+  ITER_GROUP_PREFIX,
   type ListQuery,
   type SaveLimitPer,
   type SaveOptions,
@@ -100,7 +101,7 @@ export class MemoryStore extends BaseResultStore implements ScheduleStore {
   protected async _prune(keep: number, per: SaveLimitPer | null): Promise<number> {
     const buckets = new Map<string, Entry[]>();
     for (const entry of this.#all()) {
-      if (!entry.record.success) continue;
+      if (!entry.record.success || entry.record.group?.startsWith(ITER_GROUP_PREFIX)) continue;
       const key = per === null ? '' : String(entry.record[per]);
       const bucket = buckets.get(key);
       if (bucket) bucket.push(entry);

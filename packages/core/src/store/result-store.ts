@@ -26,7 +26,12 @@ export interface ResultStore {
   /** Newest first (by stoppedAt). */
   list(query?: ListQuery): Promise<{ records: TaskRecord[]; total: number }>;
   delete(id: string): Promise<boolean>;
-  /** Keep only the newest `keep` successes (per group/name/func when `per` is set). Returns how many were deleted. */
+  /**
+   * Keep only the newest `keep` successes (per group/name/func when `per` is
+   * set). Never deletes records whose group starts with {@link ITER_GROUP_PREFIX}:
+   * those are an unfinished iter's sub-tasks, folded into one record when the
+   * iter completes. Returns how many were deleted.
+   */
   prune(options: { keep: number; per?: SaveLimitPer | null }): Promise<number>;
   ping(): Promise<void>;
   setStat(key: string, stat: ClusterStat, ttlSeconds: number): Promise<void>;
@@ -35,6 +40,9 @@ export interface ResultStore {
   close(): Promise<void>;
   readonly closed: boolean;
 }
+
+/** Groups with this prefix hold an iter's sub-task records until collation; pruning skips them. */
+export const ITER_GROUP_PREFIX = 'iter:';
 
 export type SaveLimitPer = 'group' | 'name' | 'func';
 
