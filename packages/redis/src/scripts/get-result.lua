@@ -9,6 +9,8 @@ if ARGV[2] == '1' then
   local json = live(ARGV[1])
   if json then return json end
 end
-local newest = redis.call('ZRANGE', T .. 'name:' .. ARGV[1], 0, 0, 'REV')
-if newest[1] then return live(newest[1]) end
+for _, id in ipairs((idsByName(ARGV[1]))) do
+  local json = live(id)
+  if json then return json end
+end
 return false

@@ -8,7 +8,8 @@ local OK = T .. 'ok'            -- ZSET successes
 local FAILED = T .. 'failed'    -- ZSET failures
 local EXPIRY = T .. 'expiry'    -- ZSET id -> expiry ms (records saved with a TTL)
 local NOGROUP = T .. 'nogroup'  -- ZSET records without a group
-local GROUPS, FUNCS, NAMES = T .. 'groups', T .. 'funcs', T .. 'names' -- SETs of values in use
+local BYNAME = T .. 'byname'    -- ZSET (scores 0) of name .. '\0' .. id: lookups by name without a key per name
+local GROUPS, FUNCS = T .. 'groups', T .. 'funcs' -- SETs of values in use
 
 local function nowMs()
   local t = redis.call('TIME')
@@ -23,14 +24,25 @@ end
 local function indexKeys(r)
   local status = FAILED
   if r.success then status = OK end
-  return { ALL, status, groupKey(r.group), T .. 'func:' .. r.func, T .. 'name:' .. r.name }
+  return { ALL, status, groupKey(r.group), T .. 'func:' .. r.func }
+end
+
+-- Ids of the records named `name`, newest first.
+local function idsByName(name)
+  local members = redis.call('ZRANGEBYLEX', BYNAME, '[' .. name .. '\0', '(' .. name .. '\1')
+  local ids = {}
+  for i, member in ipairs(members) do ids[i] = string.sub(member, #name + 2) end
+  local scores = {}
+  for _, id in ipairs(ids) do scores[id] = tonumber(redis.call('ZSCORE', ALL, id)) or 0 end
+  table.sort(ids, function(a, b) return scores[a] > scores[b] end)
+  return ids, scores
 end
 
 local function index(id, r, score)
   for _, key in ipairs(indexKeys(r)) do redis.call('ZADD', key, score, id) end
   if r.group ~= nil and r.group ~= cjson.null then redis.call('SADD', GROUPS, r.group) end
   redis.call('SADD', FUNCS, r.func)
-  redis.call('SADD', NAMES, r.name)
+  redis.call('ZADD', BYNAME, 0, r.name .. '\0' .. id)
 end
 
 local function unindex(id, r)
@@ -39,7 +51,7 @@ local function unindex(id, r)
     redis.call('SREM', GROUPS, r.group)
   end
   if redis.call('EXISTS', T .. 'func:' .. r.func) == 0 then redis.call('SREM', FUNCS, r.func) end
-  if redis.call('EXISTS', T .. 'name:' .. r.name) == 0 then redis.call('SREM', NAMES, r.name) end
+  redis.call('ZREM', BYNAME, r.name .. '\0' .. id)
 end
 
 -- Removes one record and its index entries; 1 when it existed.

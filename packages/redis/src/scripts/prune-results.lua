@@ -19,6 +19,23 @@ elseif per == 'group' then
 elseif per == 'func' then
   for _, func in ipairs(redis.call('SMEMBERS', FUNCS)) do pruneIndex(T .. 'func:' .. func) end
 else
-  for _, name in ipairs(redis.call('SMEMBERS', NAMES)) do pruneIndex(T .. 'name:' .. name) end
+  -- Walk the name index; members of one name are adjacent.
+  local names, seen = {}, {}
+  for _, member in ipairs(redis.call('ZRANGE', BYNAME, 0, -1)) do
+    local name = string.match(member, '^(.*)%z')
+    if name and not seen[name] then
+      seen[name] = true
+      names[#names + 1] = name
+    end
+  end
+  for _, name in ipairs(names) do
+    local kept = 0
+    for _, id in ipairs((idsByName(name))) do
+      if redis.call('ZSCORE', OK, id) then
+        kept = kept + 1
+        if kept > keep then deleted = deleted + remove(id) end
+      end
+    end
+  end
 end
 return deleted

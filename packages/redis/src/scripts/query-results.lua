@@ -8,7 +8,8 @@ local keys = {}
 if ARGV[5] == '1' then keys[#keys + 1] = OK elseif ARGV[5] == '0' then keys[#keys + 1] = FAILED end
 if ARGV[6] ~= '' then keys[#keys + 1] = T .. 'group:' .. string.sub(ARGV[6], 2) end
 if ARGV[7] ~= '' then keys[#keys + 1] = T .. 'func:' .. string.sub(ARGV[7], 2) end
-if ARGV[8] ~= '' then keys[#keys + 1] = T .. 'name:' .. string.sub(ARGV[8], 2) end
+local byName = nil
+if ARGV[8] ~= '' then byName = string.sub(ARGV[8], 2) end
 if #keys == 0 then keys[1] = ALL end
 
 local function range(key, from, to)
@@ -18,7 +19,28 @@ end
 
 local total
 local ids
-if #keys == 1 then
+if byName then
+  -- Few records share a name: filter them by every other index.
+  local named, scores = idsByName(byName)
+  local matches = {}
+  for _, id in ipairs(named) do
+    local all = true
+    for k = 1, #keys do
+      if not redis.call('ZSCORE', keys[k], id) then
+        all = false
+        break
+      end
+    end
+    if all then matches[#matches + 1] = id end
+  end
+  if not desc then table.sort(matches, function(a, b) return scores[a] < scores[b] end) end
+  total = #matches
+  if countOnly then return { total } end
+  ids = {}
+  local last = #matches
+  if limit >= 0 then last = math.min(#matches, offset + limit) end
+  for j = offset + 1, last do ids[#ids + 1] = matches[j] end
+elseif #keys == 1 then
   total = redis.call('ZCARD', keys[1])
   if countOnly then return { total } end
   local last = -1
