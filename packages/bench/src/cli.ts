@@ -13,7 +13,7 @@ const TARGETS: Record<string, (o: BenchOptions, log: (line: string) => void) => 
 };
 
 const USAGE = `usage: npm run bench -- --broker <${Object.keys(TARGETS).join('|')}> [--json] [--tasks N] [--rounds N]
-       [--paced RATE] [--paced-seconds S] [--concurrency TOTAL] [--workers N] [--bulk N] [--url redis://…]`;
+       [--paced RATE] [--paced-seconds S] [--concurrency TOTAL] [--workers N] [--bulk N] [--queue-limit N] [--url redis://…]`;
 
 async function main(): Promise<void> {
   const { values, positionals } = parseArgs({
@@ -28,6 +28,7 @@ async function main(): Promise<void> {
       concurrency: { type: 'string', default: '50' },
       workers: { type: 'string', default: '2' },
       bulk: { type: 'string', default: '100' },
+      'queue-limit': { type: 'string' },
       url: { type: 'string', default: process.env.TASKQ_REDIS_URL ?? 'redis://127.0.0.1:6379' },
       round: { type: 'string' },
       help: { type: 'boolean', default: false },
@@ -54,6 +55,7 @@ async function main(): Promise<void> {
     concurrency: positiveInt(values.concurrency, 'concurrency'),
     workers: positiveInt(values.workers, 'workers'),
     bulk: positiveInt(values.bulk, 'bulk'),
+    queueLimit: values['queue-limit'] === undefined ? null : positiveInt(values['queue-limit'], 'queue-limit'),
   };
   const log = values.json ? (line: string) => console.error(line) : (line: string) => console.log(line);
   const summary = await target(options, log);

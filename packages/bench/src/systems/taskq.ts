@@ -13,6 +13,7 @@ export interface TaskqRoundOptions {
   workers: number;
   concurrency: number;
   bulk: number;
+  queueLimit?: number | null;
   /** Tasks per second; 0 = enqueue everything first, then run (throughput mode). */
   paced: number;
   pacedSeconds: number;
@@ -30,6 +31,7 @@ export async function runTaskqRound(options: TaskqRoundOptions): Promise<RoundRe
     workers: options.workers,
     concurrency: options.concurrency,
     bulk: options.bulk,
+    queueLimit: options.queueLimit ?? null,
     saveLimit: 0,
     recycle: 0,
     retry: 60,

@@ -17,6 +17,7 @@ export async function runMemoryTarget(options: BenchOptions, log: (line: string)
       workers,
       concurrency,
       bulk: options.bulk,
+      queueLimit: options.queueLimit,
       paced: options.paced,
       pacedSeconds: options.pacedSeconds,
     };
@@ -35,6 +36,7 @@ export async function runMemoryTarget(options: BenchOptions, log: (line: string)
     workers,
     concurrency,
     bulk: options.bulk,
+    queueLimit: options.queueLimit,
     taskq: aggregate(rounds),
   };
 }

@@ -25,7 +25,7 @@ export async function runRedisTarget(options: BenchOptions, log: (line: string) 
       let result: RoundResult;
       if (system === 'taskq') {
         const broker = `${options.url}?prefix=${prefix}`;
-        const config = { ...common, broker, store: broker, name: 'bench', workers, concurrency, bulk: options.bulk };
+        const config = { ...common, broker, store: broker, name: 'bench', workers, concurrency, bulk: options.bulk, queueLimit: options.queueLimit };
         result = await runRound(['taskq', JSON.stringify(config)]);
         taskq.push(result);
       } else {
@@ -51,6 +51,7 @@ export async function runRedisTarget(options: BenchOptions, log: (line: string) 
     workers,
     concurrency,
     bulk: options.bulk,
+    queueLimit: options.queueLimit,
     taskq: aggregate(taskq),
     bullmq: aggregate(bullmq),
     ratio: options.paced > 0 ? null : round(median(ratios), 2),

@@ -9,6 +9,8 @@ export interface BenchOptions {
   concurrency: number;
   workers: number;
   bulk: number;
+  /** taskq's queueLimit (tasks held in memory); null = taskq's default. */
+  queueLimit: number | null;
 }
 
 export interface BenchSummary {
