@@ -16,7 +16,6 @@ for _, id in ipairs(ids) do
     local r = cjson.decode(json)
     r.group = cjson.null
     redis.call('HSET', REC, id, cjson.encode(r))
-    redis.call('ZADD', NOGROUP, redis.call('ZSCORE', key, id), id)
   end
 end
 redis.call('DEL', key)

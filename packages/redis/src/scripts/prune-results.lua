@@ -2,9 +2,10 @@
 -- Returns how many records were deleted.
 local keep, per = tonumber(ARGV[1]), ARGV[2]
 local deleted = 0
-local function pruneIndex(key)
+-- Deletes the successes of `ids` (newest first) beyond the first `keep`.
+local function pruneList(ids)
   local kept = 0
-  for _, id in ipairs(redis.call('ZRANGE', key, 0, -1, 'REV')) do
+  for _, id in ipairs(ids) do
     if redis.call('ZSCORE', OK, id) then
       kept = kept + 1
       if kept > keep then deleted = deleted + remove(id) end
@@ -14,10 +15,20 @@ end
 if per == '' then
   for _, id in ipairs(redis.call('ZRANGE', OK, keep, -1, 'REV')) do deleted = deleted + remove(id) end
 elseif per == 'group' then
-  for _, group in ipairs(redis.call('SMEMBERS', GROUPS)) do pruneIndex(T .. 'group:' .. group) end
-  pruneIndex(NOGROUP)
+  for _, group in ipairs(redis.call('SMEMBERS', GROUPS)) do
+    pruneList(redis.call('ZRANGE', T .. 'group:' .. group, 0, -1, 'REV'))
+  end
+  -- Successes without a group form one more bucket (no index: read their records).
+  local ungrouped = {}
+  for _, id in ipairs(redis.call('ZRANGE', OK, 0, -1, 'REV')) do
+    local json = redis.call('HGET', REC, id)
+    if json and not hasGroup(cjson.decode(json).group) then ungrouped[#ungrouped + 1] = id end
+  end
+  pruneList(ungrouped)
 elseif per == 'func' then
-  for _, func in ipairs(redis.call('SMEMBERS', FUNCS)) do pruneIndex(T .. 'func:' .. func) end
+  for _, func in ipairs(redis.call('SMEMBERS', FUNCS)) do
+    pruneList(redis.call('ZRANGE', T .. 'func:' .. func, 0, -1, 'REV'))
+  end
 else
   -- Walk the name index; members of one name are adjacent.
   local names, seen = {}, {}
@@ -28,14 +39,6 @@ else
       names[#names + 1] = name
     end
   end
-  for _, name in ipairs(names) do
-    local kept = 0
-    for _, id in ipairs((idsByName(name))) do
-      if redis.call('ZSCORE', OK, id) then
-        kept = kept + 1
-        if kept > keep then deleted = deleted + remove(id) end
-      end
-    end
-  end
+  for _, name in ipairs(names) do pruneList((idsByName(name))) end
 end
 return deleted

@@ -10,11 +10,26 @@ if ARGV[6] ~= '' then keys[#keys + 1] = T .. 'group:' .. string.sub(ARGV[6], 2) 
 if ARGV[7] ~= '' then keys[#keys + 1] = T .. 'func:' .. string.sub(ARGV[7], 2) end
 local byName = nil
 if ARGV[8] ~= '' then byName = string.sub(ARGV[8], 2) end
-if #keys == 0 then keys[1] = ALL end
 
 local function range(key, from, to)
   if desc then return redis.call('ZRANGE', key, from, to, 'REV') end
   return redis.call('ZRANGE', key, from, to)
+end
+
+-- The page [offset, offset + limit) of an ordered list of ids.
+local function page(list)
+  local out = {}
+  local last = #list
+  if limit >= 0 then last = math.min(#list, offset + limit) end
+  for j = offset + 1, last do out[#out + 1] = list[j] end
+  return out
+end
+
+local function inAll(id, skip)
+  for k = 1, #keys do
+    if k ~= skip and not redis.call('ZSCORE', keys[k], id) then return false end
+  end
+  return true
 end
 
 local total
@@ -24,22 +39,35 @@ if byName then
   local named, scores = idsByName(byName)
   local matches = {}
   for _, id in ipairs(named) do
-    local all = true
-    for k = 1, #keys do
-      if not redis.call('ZSCORE', keys[k], id) then
-        all = false
-        break
-      end
-    end
-    if all then matches[#matches + 1] = id end
+    if scores[id] > 0 and inAll(id, 0) then matches[#matches + 1] = id end
   end
   if not desc then table.sort(matches, function(a, b) return scores[a] < scores[b] end) end
   total = #matches
   if countOnly then return { total } end
-  ids = {}
-  local last = #matches
-  if limit >= 0 then last = math.min(#matches, offset + limit) end
-  for j = offset + 1, last do ids[#ids + 1] = matches[j] end
+  ids = page(matches)
+elseif #keys == 0 then
+  -- Everything: merge the first offset + limit of successes and failures.
+  total = redis.call('ZCARD', OK) + redis.call('ZCARD', FAILED)
+  if countOnly then return { total } end
+  local last = -1
+  if limit >= 0 then last = offset + limit - 1 end
+  local merged = {}
+  for _, key in ipairs({ OK, FAILED }) do
+    local items
+    if desc then
+      items = redis.call('ZRANGE', key, 0, last, 'REV', 'WITHSCORES')
+    else
+      items = redis.call('ZRANGE', key, 0, last, 'WITHSCORES')
+    end
+    for j = 1, #items, 2 do merged[#merged + 1] = { items[j], tonumber(items[j + 1]) } end
+  end
+  table.sort(merged, function(a, b)
+    if desc then return a[2] > b[2] end
+    return a[2] < b[2]
+  end)
+  local list = {}
+  for j, item in ipairs(merged) do list[j] = item[1] end
+  ids = page(list)
 elseif #keys == 1 then
   total = redis.call('ZCARD', keys[1])
   if countOnly then return { total } end
@@ -56,21 +84,11 @@ else
   end
   local matches = {}
   for _, id in ipairs(range(keys[driver], 0, -1)) do
-    local all = true
-    for k = 1, #keys do
-      if k ~= driver and not redis.call('ZSCORE', keys[k], id) then
-        all = false
-        break
-      end
-    end
-    if all then matches[#matches + 1] = id end
+    if inAll(id, driver) then matches[#matches + 1] = id end
   end
   total = #matches
   if countOnly then return { total } end
-  ids = {}
-  local last = #matches
-  if limit >= 0 then last = math.min(#matches, offset + limit) end
-  for j = offset + 1, last do ids[#ids + 1] = matches[j] end
+  ids = page(matches)
 end
 local out = { total }
 if #ids > 0 then

@@ -5,6 +5,7 @@
 -- Returns each record's attemptCount after the save.
 local ttl = tonumber(ARGV[1])
 local now = nowMs()
+local seq = tonumber(redis.call('INCRBY', T .. 'seq', (#ARGV - 1) / 7)) - (#ARGV - 1) / 7
 local counts = {}
 for i = 2, #ARGV, 7 do
   local id = ARGV[i]
@@ -22,16 +23,14 @@ for i = 2, #ARGV, 7 do
     end
   end
   if not final then
-    local group = cjson.null
+    seq = seq + 1
+    local group = nil
     if ARGV[i + 2] ~= '' then group = string.sub(ARGV[i + 2], 2) end
-    local r = { success = ARGV[i + 1] == '1', group = group, func = ARGV[i + 3], name = ARGV[i + 4] }
-    local seq = redis.call('INCR', T .. 'seq')
-    local score = tonumber(ARGV[i + 5]) * 1000 + seq % 1000
     redis.call('HSET', REC, id, '{"attemptCount":' .. attempt .. ',' .. ARGV[i + 6])
-    index(id, r, score)
+    index(id, ARGV[i + 1] == '1', group, ARGV[i + 3], ARGV[i + 4], tonumber(ARGV[i + 5]) * 1000 + seq % 1000)
     if ttl > 0 then
       redis.call('ZADD', EXPIRY, now + ttl, id)
-    else
+    elseif old then
       redis.call('ZREM', EXPIRY, id)
     end
   end
