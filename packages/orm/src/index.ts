@@ -3,8 +3,8 @@ import { SQL_SCHEMES } from './options.js';
 import { SqlBroker } from './sql-broker.js';
 import { SqlStore } from './sql-store.js';
 
-export { SqlBroker, type SqlBrokerOptions } from './sql-broker.js';
-export { SqlStore, type SqlStoreOptions } from './sql-store.js';
+export { SqlBroker, SQL_BROKER_CAPABILITIES, type SqlBrokerOptions } from './sql-broker.js';
+export { SqlStore, SQL_STORE_CAPABILITIES, type SqlStoreOptions } from './sql-store.js';
 export { migrate, type Migration, type MigrateResult } from './migrator.js';
 export { MIGRATIONS } from './migrations/index.js';
 export { connect, SqlConnection, type SqlConnectionSource, type SqlConnectOptions } from './connection.js';

@@ -29,6 +29,20 @@ import {
 import { deleteStat, getStats, setStat } from './stats.js';
 import { Wakeup } from './wakeup.js';
 
+/** What the SQL broker supports, on every dialect. */
+export const SQL_BROKER_CAPABILITIES: BrokerCapabilities = Object.freeze({
+  receipts: true,
+  extendLease: true,
+  exactCounts: true,
+  bulkDequeue: true,
+  bulkEnqueue: true,
+  delay: true,
+  priority: true,
+  maxPayloadBytes: null,
+  stats: true,
+  listQueued: true,
+});
+
 export interface SqlBrokerOptions extends BrokerFactoryOptions, SqlConnectOptions {
   /** A URL (`sqlite:./taskq.sqlite`, `postgres://…`, `mysql://…`), a Kysely instance or a driver pool. */
   connection: SqlConnectionSource;
@@ -42,18 +56,7 @@ export interface SqlBrokerOptions extends BrokerFactoryOptions, SqlConnectOption
  * in the same process wakes them at once.
  */
 export class SqlBroker extends BaseBroker {
-  readonly capabilities: BrokerCapabilities = {
-    receipts: true,
-    extendLease: true,
-    exactCounts: true,
-    bulkDequeue: true,
-    bulkEnqueue: true,
-    delay: true,
-    priority: true,
-    maxPayloadBytes: null,
-    stats: true,
-    listQueued: true,
-  };
+  readonly capabilities: BrokerCapabilities = SQL_BROKER_CAPABILITIES;
 
   readonly connection: SqlConnection;
   readonly #wakeKey: string;

@@ -13,7 +13,7 @@ import {
   type StoreCapabilities,
   type TaskRecord,
 } from '@taskq/core';
-import { sql, type SelectQueryBuilder } from 'kysely';
+import { sql, type ExpressionBuilder, type SelectQueryBuilder } from 'kysely';
 import {
   connect,
   writeTransaction,
@@ -27,6 +27,9 @@ import { ScheduleOps } from './schedule-ops.js';
 import { deleteStat, getStats, setStat } from './stats.js';
 import type { Database, TaskRow } from './tables.js';
 
+/** What the SQL store supports, on every dialect. */
+export const SQL_STORE_CAPABILITIES: StoreCapabilities = Object.freeze({ stats: true, ttl: true });
+
 export interface SqlStoreOptions extends SqlConnectOptions {
   /** A URL (`sqlite:./taskq.sqlite`, `postgres://…`, `mysql://…`), a Kysely instance or a driver pool. */
   connection: SqlConnectionSource;
@@ -38,7 +41,7 @@ export interface SqlStoreOptions extends SqlConnectOptions {
  * cluster's ScheduleStore).
  */
 export class SqlStore extends BaseResultStore implements ScheduleStore {
-  readonly capabilities: StoreCapabilities = { stats: true, ttl: false };
+  readonly capabilities: StoreCapabilities = SQL_STORE_CAPABILITIES;
   readonly connection: SqlConnection;
   readonly #migrate: boolean;
   readonly #schedules: ScheduleOps;
@@ -83,48 +86,77 @@ export class SqlStore extends BaseResultStore implements ScheduleStore {
    * Django Q's save rule in one transaction: a saved success never changes,
    * a saved failure is overwritten with attemptCount + 1, a new id starts at 1.
    */
-  protected async _saveMany(records: readonly TaskRecord[], _options: SaveOptions): Promise<number[]> {
-    const { tables, dialect } = this.connection;
+  protected async _saveMany(records: readonly TaskRecord[], options: SaveOptions): Promise<number[]> {
+    const { dialect } = this.connection;
+    const now = Date.now();
+    const expiresAt = options.ttlSeconds === undefined ? null : now + Math.round(options.ttlSeconds * 1000);
     const unique = new Set(records.map((r) => r.id)).size === records.length;
-    if (unique && dialect !== 'mysql') return this.#run('saving results', () => this.#upsert(records));
-    return this.#run('saving results', () =>
-      writeTransaction(this.connection, async (trx) => {
-        const q = tables.scoped(trx);
-        const ids = [...new Set(records.map((r) => r.id))];
-        let select = q.selectFrom(this.#tasks).select(['id', 'success', 'attempt_count']).where('id', 'in', ids);
-        if (dialect !== 'sqlite') select = select.forUpdate();
-        const existing = new Map<string, { success: boolean; attemptCount: number }>();
-        for (const row of await select.execute()) {
-          existing.set(row.id, { success: Number(row.success) === 1, attemptCount: Number(row.attempt_count) });
-        }
-        const counts: number[] = [];
-        const inserts = new Map<string, TaskRow>();
-        const updates = new Map<string, TaskRow>();
-        for (const record of records) {
-          const before = existing.get(record.id);
-          if (before?.success) {
-            counts.push(before.attemptCount);
-            continue;
-          }
-          const attemptCount = before ? before.attemptCount + 1 : 1;
-          const row = toRow(record, attemptCount);
-          existing.set(record.id, { success: record.success, attemptCount });
-          if (before && !inserts.has(record.id)) updates.set(record.id, row);
-          else inserts.set(record.id, row);
-          counts.push(attemptCount);
-        }
-        if (inserts.size > 0)
-          await q
-            .insertInto(this.#tasks)
-            .values([...inserts.values()])
-            .execute();
-        for (const row of updates.values()) {
-          const { id, ...rest } = row;
-          await q.updateTable(this.#tasks).set(rest).where('id', '=', id).execute();
-        }
-        return counts;
-      }),
+    const counts = await this.#run('saving results', () =>
+      unique && dialect !== 'mysql'
+        ? this.#upsert(records, now, expiresAt)
+        : this.#saveInTransaction(records, now, expiresAt),
     );
+    await this.#purgeExpired(now);
+    return counts;
+  }
+
+  #purgedAt = 0;
+
+  /** Expired rows are invisible at once; they are deleted at most once a minute, by whoever saves. */
+  async #purgeExpired(now: number): Promise<void> {
+    if (now - this.#purgedAt < 60_000) return;
+    this.#purgedAt = now;
+    const { q } = this.connection;
+    await this.#run('purging expired results', () =>
+      q.deleteFrom(this.#tasks).where('expires_at', 'is not', null).where('expires_at', '<=', now).execute(),
+    );
+  }
+
+  async #saveInTransaction(records: readonly TaskRecord[], now: number, expiresAt: number | null): Promise<number[]> {
+    const { tables, dialect } = this.connection;
+    return writeTransaction(this.connection, async (trx) => {
+      const q = tables.scoped(trx);
+      const ids = [...new Set(records.map((r) => r.id))];
+      let select = q
+        .selectFrom(this.#tasks)
+        .select(['id', 'success', 'attempt_count', 'expires_at'])
+        .where('id', 'in', ids);
+      if (dialect !== 'sqlite') select = select.forUpdate();
+      const existing = new Map<string, { success: boolean; attemptCount: number }>();
+      // rows on disk, live or expired: an expired one is overwritten as if new
+      const present = new Set<string>();
+      for (const row of await select.execute()) {
+        present.add(row.id);
+        if (row.expires_at !== null && Number(row.expires_at) <= now) continue;
+        existing.set(row.id, { success: Number(row.success) === 1, attemptCount: Number(row.attempt_count) });
+      }
+      const counts: number[] = [];
+      const inserts = new Map<string, TaskRow>();
+      const updates = new Map<string, TaskRow>();
+      for (const record of records) {
+        const before = existing.get(record.id);
+        if (before?.success) {
+          counts.push(before.attemptCount);
+          continue;
+        }
+        const attemptCount = before ? before.attemptCount + 1 : 1;
+        const row = toRow(record, attemptCount, expiresAt);
+        existing.set(record.id, { success: record.success, attemptCount });
+        if (present.has(record.id)) updates.set(record.id, row);
+        else inserts.set(record.id, row);
+        counts.push(attemptCount);
+      }
+      if (inserts.size > 0)
+        await q
+          .insertInto(this.#tasks)
+          .values([...inserts.values()])
+          .execute();
+      for (const row of updates.values()) {
+        const { id, ...rest } = row;
+        await q.updateTable(this.#tasks).set(rest).where('id', '=', id).execute();
+      }
+      return counts;
+    });
   }
 
   /**
@@ -132,9 +164,10 @@ export class SqlStore extends BaseResultStore implements ScheduleStore {
    * a saved failure with attempt_count + 1; a saved success is left alone and
    * read back. Needs distinct ids (a row cannot be upserted twice in one statement).
    */
-  async #upsert(records: readonly TaskRecord[]): Promise<number[]> {
+  async #upsert(records: readonly TaskRecord[], now: number, expiresAt: number | null): Promise<number[]> {
     const { q } = this.connection;
-    const rows = records.map((record) => toRow(record, 1));
+    const rows = records.map((record) => toRow(record, 1, expiresAt));
+    const table = this.#tasks;
     const returned = await q
       .insertInto(this.#tasks)
       .values(rows)
@@ -154,9 +187,16 @@ export class SqlStore extends BaseResultStore implements ScheduleStore {
             enqueued_at: eb.ref('excluded.enqueued_at'),
             started_at: eb.ref('excluded.started_at'),
             stopped_at: eb.ref('excluded.stopped_at'),
-            attempt_count: eb(eb.ref(`${this.#tasks}.attempt_count`), '+', 1),
+            expires_at: eb.ref('excluded.expires_at'),
+            // an expired row counts as absent: the new save is attempt 1
+            attempt_count: eb
+              .case()
+              .when(eb(`${table}.expires_at`, '<=', now))
+              .then(1)
+              .else(eb(eb.ref(`${table}.attempt_count`), '+', 1))
+              .end(),
           }))
-          .where(`${this.#tasks}.success`, '=', 0),
+          .where((eb) => eb.or([eb(`${table}.success`, '=', 0), eb(`${table}.expires_at`, '<=', now)])),
       )
       .returning(['id', 'attempt_count'])
       .execute();
@@ -174,13 +214,19 @@ export class SqlStore extends BaseResultStore implements ScheduleStore {
     const { q } = this.connection;
     return this.#run('reading a result', async () => {
       if (isTaskId(idOrName)) {
-        const row = await q.selectFrom(this.#tasks).selectAll().where('id', '=', idOrName).executeTakeFirst();
+        const row = await q
+          .selectFrom(this.#tasks)
+          .selectAll()
+          .where('id', '=', idOrName)
+          .where(live(Date.now()))
+          .executeTakeFirst();
         if (row) return fromRow(row);
       }
       const row = await q
         .selectFrom(this.#tasks)
         .selectAll()
         .where('name', '=', idOrName)
+        .where(live(Date.now()))
         .orderBy('stopped_at', 'desc')
         .orderBy('id', 'desc')
         .limit(1)
@@ -192,7 +238,7 @@ export class SqlStore extends BaseResultStore implements ScheduleStore {
   protected async _getGroup(group: string, failures: boolean): Promise<TaskRecord[]> {
     const { q } = this.connection;
     return this.#run('reading a group', async () => {
-      let query = q.selectFrom(this.#tasks).selectAll().where('group', '=', group);
+      let query = q.selectFrom(this.#tasks).selectAll().where('group', '=', group).where(live(Date.now()));
       if (!failures) query = query.where('success', '=', 1);
       const rows = await query.orderBy('stopped_at').orderBy('id').execute();
       return rows.map(fromRow);
@@ -205,7 +251,8 @@ export class SqlStore extends BaseResultStore implements ScheduleStore {
       let query = q
         .selectFrom(this.#tasks)
         .select((eb) => eb.fn.countAll().as('n'))
-        .where('group', '=', group);
+        .where('group', '=', group)
+        .where(live(Date.now()));
       if (failures) query = query.where('success', '=', 0);
       const row = await query.executeTakeFirst();
       return Number(row?.n ?? 0);
@@ -216,17 +263,23 @@ export class SqlStore extends BaseResultStore implements ScheduleStore {
     const { q } = this.connection;
     return this.#run('deleting a group', async () => {
       const result = tasks
-        ? await q.deleteFrom(this.#tasks).where('group', '=', group).executeTakeFirst()
-        : await q.updateTable(this.#tasks).set({ group: null }).where('group', '=', group).executeTakeFirst();
+        ? await q.deleteFrom(this.#tasks).where('group', '=', group).where(live(Date.now())).executeTakeFirst()
+        : await q
+            .updateTable(this.#tasks)
+            .set({ group: null })
+            .where('group', '=', group)
+            .where(live(Date.now()))
+            .executeTakeFirst();
       return Number('numDeletedRows' in result ? result.numDeletedRows : result.numUpdatedRows);
     });
   }
 
   protected async _list(query: ListQuery & { limit: number; offset: number }) {
     const { q } = this.connection;
+    const now = Date.now();
     return this.#run('listing results', async () => {
       const filter = <O>(builder: SelectQueryBuilder<Database, 'tasks', O>) => {
-        let b = builder;
+        let b = builder.where(live(now));
         if (query.success !== undefined) b = b.where('success', '=', query.success ? 1 : 0);
         if (query.group !== undefined) b = b.where('group', '=', query.group);
         if (query.func !== undefined) b = b.where('func', '=', query.func);
@@ -263,7 +316,7 @@ export class SqlStore extends BaseResultStore implements ScheduleStore {
         delete from ${table} where id in (
           select id from (
             select id, row_number() over (${partition} order by stopped_at desc, id desc) as rn
-            from ${table} where success = 1
+            from ${table} where success = 1 and (expires_at is null or expires_at > ${Date.now()})
           ) ranked where rn > ${keep}
         )`.execute(db);
       return Number(result.numAffectedRows ?? 0);
@@ -334,7 +387,13 @@ export class SqlStore extends BaseResultStore implements ScheduleStore {
   }
 }
 
-function toRow(record: TaskRecord, attemptCount: number): TaskRow {
+/** Rows that have not expired. */
+function live(now: number) {
+  return (eb: ExpressionBuilder<Database, 'tasks'>) =>
+    eb.or([eb('expires_at', 'is', null), eb('expires_at', '>', now)]);
+}
+
+function toRow(record: TaskRecord, attemptCount: number, expiresAt: number | null): TaskRow {
   return {
     id: record.id,
     name: record.name,
@@ -350,6 +409,7 @@ function toRow(record: TaskRecord, attemptCount: number): TaskRow {
     started_at: record.startedAt.getTime(),
     stopped_at: record.stoppedAt.getTime(),
     attempt_count: attemptCount,
+    expires_at: expiresAt,
   };
 }
 

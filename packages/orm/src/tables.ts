@@ -37,6 +37,8 @@ export interface TaskRow {
   started_at: number;
   stopped_at: number;
   attempt_count: number;
+  /** Set for results saved with a TTL; an expired row counts as absent. */
+  expires_at: number | null;
 }
 
 export interface ScheduleRow {

@@ -1,7 +1,7 @@
 import { afterAll, describe, it } from 'vitest';
 import { runBrokerSuite, runResultStoreSuite } from '@taskq/conformance';
 import { runScheduleStoreSuite } from '@taskq/core';
-import { SqlBroker, SqlStore } from '../src/index.js';
+import { SQL_BROKER_CAPABILITIES, SQL_STORE_CAPABILITIES, SqlBroker, SqlStore } from '../src/index.js';
 import { allDatabases } from './support/databases.js';
 
 const databases = await allDatabases();
@@ -22,13 +22,13 @@ for (const database of databases) {
   describe.skipIf(!database.enabled)(database.name, () => {
     runBrokerSuite({
       name: `SqlBroker on ${database.name}`,
-      capabilities: new SqlBroker({ connection: 'sqlite::memory:', queue: 'probe', retrySeconds: 1 }).capabilities,
+      capabilities: SQL_BROKER_CAPABILITIES,
       create: (options) => SqlBroker.open({ connection: database.url('broker_'), ...options }),
     });
 
     runResultStoreSuite({
       name: `SqlStore on ${database.name}`,
-      capabilities: { stats: true, ttl: false },
+      capabilities: SQL_STORE_CAPABILITIES,
       create: () => emptyStore(database.url('store_')),
     });
 

@@ -7,7 +7,7 @@ import { createPool as createMysqlPool } from 'mysql2';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { isTaskqError } from '@taskq/core';
-import { makeRecord, rejectionCode, uniqueName } from '@taskq/conformance';
+import { makeRecord, rejectionCode, uniqueName, waitFor } from '@taskq/conformance';
 import {
   SqlBroker,
   SqlStore,
@@ -208,6 +208,23 @@ for (const database of databases) {
         await store.saveMany(records);
         expect(await store.prune({ keep: 1, per: 'name' })).toBe(4);
         expect((await store.list()).records.map((r) => r.name).sort()).toEqual(['even', 'odd']);
+      } finally {
+        await store.close();
+      }
+    });
+
+    it('an expired cached failure is saved again as a first attempt', async () => {
+      const store = await SqlStore.open({ connection: database.url('expiry_') });
+      try {
+        const failure = makeRecord({ success: false, result: null });
+        expect(await store.saveMany([failure], { ttlSeconds: 0.001 })).toEqual([1]);
+        await waitFor(async () => (await store.get(failure.id)) === null, { message: 'expired' });
+        // one record alone (single-statement path) and twice in a batch (transaction path)
+        expect(await store.saveMany([failure])).toEqual([1]);
+        await store.saveMany([failure], { ttlSeconds: 0.001 });
+        await waitFor(async () => (await store.get(failure.id)) === null, { message: 'expired again' });
+        expect(await store.saveMany([failure, failure])).toEqual([1, 2]);
+        expect((await store.get(failure.id))?.attemptCount).toBe(2);
       } finally {
         await store.close();
       }

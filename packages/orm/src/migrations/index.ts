@@ -1,5 +1,6 @@
 import type { Migration } from '../migrator.js';
 import { initial } from './001-initial.js';
+import { taskExpiry } from './002-task-expiry.js';
 
 /** Numbered, forward-only. Append new migrations; never edit an applied one. */
-export const MIGRATIONS: readonly Migration[] = [initial];
+export const MIGRATIONS: readonly Migration[] = [initial, taskExpiry];
