@@ -31,7 +31,13 @@ export class RedisServer {
     probe.on('error', () => undefined);
     const deadline = Date.now() + 15_000;
     for (;;) {
-      if (await probe.ping().then(() => true, () => false)) break;
+      if (
+        await probe.ping().then(
+          () => true,
+          () => false,
+        )
+      )
+        break;
       if (Date.now() > deadline) throw new Error(`redis-server on port ${this.port} did not start`);
       await new Promise((resolve) => setTimeout(resolve, 50));
     }

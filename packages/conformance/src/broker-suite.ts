@@ -433,16 +433,21 @@ export function runBrokerSuite(options: BrokerSuiteOptions): void {
     });
 
     describe('optional features', () => {
-      itWith('delay', 'a delayed message is not delivered before its time', async () => {
-        const b = await broker(undefined, 30);
-        const started = Date.now();
-        await b.enqueue('later', { delayMs: 1200 });
-        await b.enqueue('now');
-        expect((await b.dequeue({ max: 5 })).map((d) => d.payload)).toEqual(['now']);
-        const [later] = await drain(b, 1, 6000);
-        expect(later?.payload).toBe('later');
-        expect(Date.now() - started).toBeGreaterThanOrEqual(1000);
-      }, 15_000);
+      itWith(
+        'delay',
+        'a delayed message is not delivered before its time',
+        async () => {
+          const b = await broker(undefined, 30);
+          const started = Date.now();
+          await b.enqueue('later', { delayMs: 1200 });
+          await b.enqueue('now');
+          expect((await b.dequeue({ max: 5 })).map((d) => d.payload)).toEqual(['now']);
+          const [later] = await drain(b, 1, 6000);
+          expect(later?.payload).toBe('later');
+          expect(Date.now() - started).toBeGreaterThanOrEqual(1000);
+        },
+        15_000,
+      );
 
       itWith('priority', 'a higher priority is delivered first', async () => {
         const b = await broker(undefined, 30);
@@ -486,23 +491,24 @@ export function runBrokerSuite(options: BrokerSuiteOptions): void {
     });
 
     // Only where the environment can restart the server (not a capability of the broker).
-    if (options.restart) describe('server restart', () => {
-      it('reconnects after the server restarts and carries on', async () => {
-        const b = await broker(undefined, 30);
-        await b.enqueue('before');
-        await options.restart!();
-        await waitFor(
-          async () =>
-            b.ping().then(
-              () => true,
-              () => false,
-            ),
-          { timeoutMs: 20_000, message: 'ping after restart' },
-        );
-        await b.purgeQueue();
-        await b.enqueue('after');
-        expect((await drain(b, 1, 10_000))[0]?.payload).toBe('after');
-      }, 60_000);
-    });
+    if (options.restart)
+      describe('server restart', () => {
+        it('reconnects after the server restarts and carries on', async () => {
+          const b = await broker(undefined, 30);
+          await b.enqueue('before');
+          await options.restart!();
+          await waitFor(
+            async () =>
+              b.ping().then(
+                () => true,
+                () => false,
+              ),
+            { timeoutMs: 20_000, message: 'ping after restart' },
+          );
+          await b.purgeQueue();
+          await b.enqueue('after');
+          expect((await drain(b, 1, 10_000))[0]?.payload).toBe('after');
+        }, 60_000);
+      });
   });
 }

@@ -142,7 +142,8 @@ export class RedisBroker extends BaseBroker {
       const seconds = Math.max(0.01, ms / 1000).toFixed(3);
       await client.blmove(this.#keys.ready, this.#keys.ready, 'LEFT', 'LEFT', seconds);
     } catch (error) {
-      if (!this.closed) throw new TaskqError(ErrorCodes.BROKER_UNAVAILABLE, 'Redis blocking wait failed.', { cause: error });
+      if (!this.closed)
+        throw new TaskqError(ErrorCodes.BROKER_UNAVAILABLE, 'Redis blocking wait failed.', { cause: error });
     } finally {
       signal?.removeEventListener('abort', unblock);
     }

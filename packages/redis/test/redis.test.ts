@@ -78,7 +78,9 @@ describe('key layout', () => {
 
   it('reports an unreachable server with TASKQ_BROKER_UNAVAILABLE', async () => {
     const port = await freePort();
-    const broker = track(new RedisBroker({ url: `redis://127.0.0.1:${port}`, queue: 'q', retrySeconds: 5, pingTimeoutMs: 300 }));
+    const broker = track(
+      new RedisBroker({ url: `redis://127.0.0.1:${port}`, queue: 'q', retrySeconds: 5, pingTimeoutMs: 300 }),
+    );
     await expect(broker.ping()).rejects.toMatchObject({ code: 'TASKQ_BROKER_UNAVAILABLE' });
   });
 });
@@ -106,12 +108,23 @@ describe('server restart', () => {
   });
 
   async function startRedis(port: number): Promise<ChildProcess> {
-    const child = spawn('redis-server', ['--port', String(port), '--save', '', '--appendonly', 'no', '--daemonize', 'no'], {
-      stdio: 'ignore',
-    });
+    const child = spawn(
+      'redis-server',
+      ['--port', String(port), '--save', '', '--appendonly', 'no', '--daemonize', 'no'],
+      {
+        stdio: 'ignore',
+      },
+    );
     const probe = new Redis({ port, lazyConnect: true, retryStrategy: () => 50, maxRetriesPerRequest: 1 });
     probe.on('error', () => undefined);
-    await waitFor(() => probe.ping().then(() => true, () => false), { timeoutMs: 10_000, message: 'redis-server up' });
+    await waitFor(
+      () =>
+        probe.ping().then(
+          () => true,
+          () => false,
+        ),
+      { timeoutMs: 10_000, message: 'redis-server up' },
+    );
     probe.disconnect();
     return child;
   }

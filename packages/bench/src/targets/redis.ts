@@ -25,7 +25,16 @@ export async function runRedisTarget(options: BenchOptions, log: (line: string) 
       let result: RoundResult;
       if (system === 'taskq') {
         const broker = `${options.url}?prefix=${prefix}`;
-        const config = { ...common, broker, store: broker, name: 'bench', workers, concurrency, bulk: options.bulk, queueLimit: options.queueLimit };
+        const config = {
+          ...common,
+          broker,
+          store: broker,
+          name: 'bench',
+          workers,
+          concurrency,
+          bulk: options.bulk,
+          queueLimit: options.queueLimit,
+        };
         result = await runRound(['taskq', JSON.stringify(config)]);
         taskq.push(result);
       } else {
