@@ -135,6 +135,22 @@ describe('server restart', () => {
     await exited;
   }
 
+  it('an idle consumer blocks in Redis instead of polling', async () => {
+    const port = await freePort();
+    server = await startRedis(port);
+    const broker = track(new RedisBroker({ url: `redis://127.0.0.1:${port}`, queue: 'idle', retrySeconds: 30 }));
+    await broker.ping();
+    const admin = new Redis({ port });
+    await admin.config('RESETSTAT');
+    expect(await broker.dequeue({ waitMs: 3000 })).toEqual([]);
+    const stats = await admin.info('commandstats');
+    await admin.quit();
+    const calls = (name: string) => Number(new RegExp(`cmdstat_${name}:calls=(\\d+)`).exec(stats)?.[1] ?? 0);
+    // One claim per blocking wait of at most a second, not a loop of claims.
+    expect(calls('evalsha') + calls('eval')).toBeLessThanOrEqual(5);
+    expect(calls('blmove')).toBeGreaterThanOrEqual(1);
+  });
+
   it('reconnects after a restart; calls made during the outage wait and then succeed', async () => {
     const port = await freePort();
     server = await startRedis(port);
