@@ -36,7 +36,8 @@ class PoolEntry {
     readonly dialect: SqlDialectName,
     readonly owned: boolean,
     /** How to open a dedicated PostgreSQL client for LISTEN, when we can. */
-    readonly openListenClient: (() => Promise<{ client: pg.ClientBase; done: () => Promise<void> }>) | undefined,
+    readonly openListenClient:
+      (() => Promise<{ client: pg.ClientBase; done: (broken?: boolean) => Promise<void> }>) | undefined,
     readonly registryKey: string | undefined,
   ) {}
 
@@ -199,7 +200,7 @@ function wrapObject(source: Exclude<SqlConnectionSource, string>, options: SqlCo
     const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool: source }) });
     const openListenClient = async () => {
       const client = await source.connect();
-      return { client, done: async () => client.release() };
+      return { client, done: async (broken?: boolean) => client.release(broken) };
     };
     return new PoolEntry(db, 'postgres', false, openListenClient, undefined);
   }

@@ -1,6 +1,7 @@
 import type pg from 'pg';
 
-type OpenClient = () => Promise<{ client: pg.ClientBase; done: () => Promise<void> }>;
+type Opened = { client: pg.ClientBase; done: (broken?: boolean) => Promise<void> };
+type OpenClient = () => Promise<Opened>;
 
 /**
  * One dedicated PostgreSQL connection per channel that LISTENs for enqueue
@@ -8,7 +9,7 @@ type OpenClient = () => Promise<{ client: pg.ClientBase; done: () => Promise<voi
  * connection drops, waiters fall back to polling until `ensure()` reconnects.
  */
 export class PgListener {
-  #client: { client: pg.ClientBase; done: () => Promise<void> } | undefined;
+  #client: Opened | undefined;
   #connecting: Promise<void> | undefined;
   #closed = false;
   #retryAt = 0;
@@ -34,16 +35,21 @@ export class PgListener {
   }
 
   async #connect(): Promise<void> {
-    let opened: { client: pg.ClientBase; done: () => Promise<void> } | undefined;
+    let opened: Opened | undefined;
     try {
       opened = await this.open();
       const { client } = opened;
       client.on('notification', (message) => {
         if (message.channel === this.channel && message.payload !== undefined) this.onNotify(message.payload);
       });
+      let gone = false;
       const lost = () => {
+        if (gone) return;
+        gone = true;
         if (this.#client === opened) this.#client = undefined;
         this.#retryAt = Date.now() + 1000;
+        // give the dead connection back (a pool destroys it) so pool.end() does not wait for it
+        void opened?.done(true).catch(() => {});
       };
       client.on('error', lost);
       client.on('end', lost);

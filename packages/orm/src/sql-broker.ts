@@ -261,6 +261,8 @@ export class SqlBroker extends BaseBroker {
       dialect: this.connection.dialect,
       table: `${tables.schema ? `${tables.schema}.` : ''}${tables.name('queue')}`,
       wake: listener ? 'listen/notify' : 'poll',
+      // false until the first waiting dequeue connects it, and while it reconnects
+      listening: listener?.listening ?? false,
     };
   }
 

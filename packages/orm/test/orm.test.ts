@@ -261,6 +261,42 @@ for (const database of databases) {
       });
     }
 
+    if (database.name === 'postgres') {
+      it('reconnects its LISTEN connection after the server drops it', async () => {
+        const url = database.url('relisten_');
+        const queue = uniqueName('r');
+        const pool = new pg.Pool({ connectionString: PG_URL });
+        const { schema, tablePrefix } = parseUrl(url);
+        const options = { schema, tablePrefix, queue, retrySeconds: 30, pollMinMs: 50, pollMaxMs: 120_000 };
+        const consumer = await SqlBroker.open({ connection: pool, ...options });
+        const producer = await SqlBroker.open({ connection: url, queue, retrySeconds: 30 });
+        const listening = async () => (await consumer.info()).listening === true;
+        try {
+          await consumer.dequeue({ waitMs: 50 });
+          expect(await listening()).toBe(true);
+          const channel = `${schema}_${tablePrefix}queue_wake`;
+          await pool.query(
+            'select pg_terminate_backend(pid) from pg_stat_activity where query = $1 and pid <> pg_backend_pid()',
+            [`LISTEN "${channel}"`],
+          );
+          await waitFor(async () => !(await listening()), { message: 'the listener noticed' });
+          // waiting dequeues reconnect it
+          await waitFor(async () => (await consumer.dequeue({ waitMs: 100 })).length === 0 && (await listening()), {
+            timeoutMs: 10_000,
+            message: 'listening again',
+          });
+          const waiting = consumer.dequeue({ waitMs: 30_000 });
+          await new Promise((resolve) => setTimeout(resolve, 300));
+          await producer.enqueue('after reconnect');
+          expect((await waiting).map((d) => d.payload)).toEqual(['after reconnect']);
+        } finally {
+          await consumer.close();
+          await producer.close();
+          await pool.end();
+        }
+      });
+    }
+
     if (database.name === 'sqlite') {
       it('two processes on one SQLite file share the queue without double delivery', async () => {
         const url = database.url('procs_');
