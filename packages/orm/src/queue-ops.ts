@@ -1,5 +1,6 @@
 import { sql } from 'kysely';
 import { writeTransaction, type SqlConnection } from './connection.js';
+import { noteInserted } from './pg-analyze.js';
 
 export interface NewMessage {
   payload: string;
@@ -27,6 +28,7 @@ export async function insertMessages(
   for (let start = 0; start < messages.length; start += INSERT_CHUNK) {
     ids.push(...(await insertChunk(connection, queue, messages.slice(start, start + INSERT_CHUNK))));
   }
+  noteInserted(connection, messages.length);
   return ids;
 }
 
