@@ -13,6 +13,12 @@ export interface BrokerKeys {
   deliveries: string;
   /** ZSET message id → due time (ms): delayed messages. */
   delayed: string;
+  /** ZSET of ready ids with a priority other than 0, scored −priority × 10¹² + sequence. */
+  pready: string;
+  /** HASH message id → priority, for delayed messages with a priority. */
+  prio: string;
+  /** Counter that keeps FIFO order within one priority. */
+  seq: string;
 }
 
 export function queueTag(prefix: string, queue: string): string {
@@ -27,6 +33,9 @@ export function brokerKeys(prefix: string, queue: string): BrokerKeys {
     leases: `${tag}:leases`,
     deliveries: `${tag}:deliveries`,
     delayed: `${tag}:delayed`,
+    pready: `${tag}:pready`,
+    prio: `${tag}:prio`,
+    seq: `${tag}:seq`,
   };
 }
 

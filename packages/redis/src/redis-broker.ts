@@ -33,7 +33,7 @@ export const redisBrokerCapabilities: BrokerCapabilities = {
   bulkDequeue: true,
   bulkEnqueue: true,
   delay: true,
-  priority: false,
+  priority: true,
   maxPayloadBytes: null,
   stats: true,
   listQueued: true,
@@ -92,16 +92,17 @@ export class RedisBroker extends BaseBroker {
   }
 
   protected override async _enqueueMany(items: readonly EnqueueItem[]): Promise<string[]> {
-    const { ready, msgs, delayed } = this.#keys;
+    const { ready, msgs, delayed, pready, prio, seq } = this.#keys;
     const ids = items.map(() => this.#newId());
     const calls: Promise<unknown>[] = [];
     for (let start = 0; start < items.length; start += CHUNK) {
       const args: (string | number)[] = [];
       for (let i = start; i < Math.min(items.length, start + CHUNK); i++) {
         const item = items[i] as EnqueueItem;
-        args.push(ids[i] as string, item.payload, Math.max(0, Math.round(item.options?.delayMs ?? 0)));
+        const delayMs = Math.max(0, Math.round(item.options?.delayMs ?? 0));
+        args.push(ids[i] as string, item.payload, delayMs, Number(item.options?.priority ?? 0) || 0);
       }
-      calls.push(runScript(this.redis, 'enqueue', [ready, msgs, delayed], args));
+      calls.push(runScript(this.redis, 'enqueue', [ready, msgs, delayed, pready, prio, seq], args));
     }
     await this.#call(() => Promise.all(calls));
     return ids;
@@ -109,14 +110,13 @@ export class RedisBroker extends BaseBroker {
 
   protected async _dequeue(max: number, waitMs: number, signal?: AbortSignal): Promise<Delivery[]> {
     const deadline = Date.now() + waitMs;
-    const { ready, msgs, leases, deliveries, delayed } = this.#keys;
+    const { ready, msgs, leases, deliveries, delayed, pready, prio, seq } = this.#keys;
+    const claimKeys = [ready, msgs, leases, deliveries, delayed, pready, prio, seq];
     const leaseMs = Math.round(this.retrySeconds * 1000);
     for (;;) {
       let reply: [Array<string | number>, number];
       try {
-        reply = await this.#call(() =>
-          runScript(this.redis, 'claim', [ready, msgs, leases, deliveries, delayed], [max, leaseMs]),
-        );
+        reply = await this.#call(() => runScript(this.redis, 'claim', claimKeys, [max, leaseMs]));
       } catch (error) {
         if (this.closed) return [];
         throw error;
@@ -215,8 +215,7 @@ export class RedisBroker extends BaseBroker {
   }
 
   protected async _purgeQueue(): Promise<void> {
-    const { ready, msgs, leases, deliveries, delayed } = this.#keys;
-    await this.#call(() => this.redis.del(ready, msgs, leases, deliveries, delayed));
+    await this.#call(() => this.redis.del(...Object.values(this.#keys)));
   }
 
   protected async _deleteQueue(): Promise<void> {
@@ -244,9 +243,9 @@ export class RedisBroker extends BaseBroker {
   }
 
   protected override async _listQueued(limit: number, offset: number): Promise<QueuedMessage[]> {
-    const { ready, msgs, delayed, leases } = this.#keys;
+    const { ready, msgs, delayed, leases, pready } = this.#keys;
     const flat = await this.#call(() =>
-      runScript<string[]>(this.redis, 'list-queued', [ready, msgs, delayed, leases], [offset, limit]),
+      runScript<string[]>(this.redis, 'list-queued', [ready, msgs, delayed, leases, pready], [offset, limit]),
     );
     const out: QueuedMessage[] = [];
     for (let i = 0; i + 3 < flat.length; i += 4) {

@@ -99,6 +99,37 @@ describe('blocking dequeue', () => {
   });
 });
 
+describe('priorities', () => {
+  it('orders by priority, FIFO within one, keeps it through a delay, and wakes blocked consumers', async () => {
+    const queue = uniqueName('prio');
+    const broker = track(new RedisBroker({ url, prefix, queue, retrySeconds: 30 }));
+    const producer = track(new RedisBroker({ url, prefix, queue, retrySeconds: 30 }));
+    const waiting = broker.dequeue({ max: 10, waitMs: 10_000 });
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    await producer.enqueue('woken', { priority: 5 });
+    expect((await waiting).map((d) => d.payload)).toEqual(['woken']);
+
+    await producer.enqueueMany([
+      { payload: 'low', options: { priority: -1 } },
+      { payload: 'plain-1' },
+      { payload: 'high-1', options: { priority: 9 } },
+      { payload: 'plain-2' },
+      { payload: 'high-2', options: { priority: 9 } },
+      { payload: 'mid', options: { priority: 3 } },
+      { payload: 'delayed-top', options: { priority: 99, delayMs: 300 } },
+    ]);
+    expect(await broker.queueSize()).toBe(7);
+    // listQueued shows the 7 waiting and the 1 leased message.
+    expect(await broker.listQueued({ limit: 10 })).toHaveLength(8);
+    const first = await broker.dequeue({ max: 10 });
+    expect(first.map((d) => d.payload)).toEqual(['high-1', 'high-2', 'mid', 'plain-1', 'plain-2', 'low']);
+    const [late] = await broker.dequeue({ max: 10, waitMs: 5000 });
+    expect(late?.payload).toBe('delayed-top');
+    await broker.deleteQueue();
+    expect(await broker.redis.keys(`{${prefix}:${queue}}*`)).toEqual([]);
+  });
+});
+
 describe('server restart', () => {
   let server: ChildProcess | undefined;
 

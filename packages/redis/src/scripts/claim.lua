@@ -1,5 +1,7 @@
 -- Lease up to ARGV[1] ready messages for ARGV[2] ms.
--- KEYS: ready (list), msgs (hash), leases (zset id -> lease expiry ms), deliveries (hash id -> count), delayed (zset)
+-- KEYS: ready (list), msgs (hash), leases (zset id -> lease expiry ms), deliveries (hash id -> count),
+--       delayed (zset), pready (zset of prioritized ready ids), prio (hash), seq
+-- Order: priorities above 0, then the ready list (lapsed leases first, then FIFO), then priorities below 0.
 -- Returns { {id, deliveries, payload, ...}, msUntilSomethingIsDue or -1 }.
 local max = tonumber(ARGV[1])
 local leaseMs = tonumber(ARGV[2])
@@ -12,22 +14,30 @@ if #expired > 0 then
   redis.call('ZREM', KEYS[3], unpack(expired))
   redis.call('LPUSH', KEYS[1], unpack(expired))
 end
--- Delayed messages that are due: to the tail.
+-- Delayed messages that are due: to the tail, or back among the prioritized ones.
 local due = redis.call('ZRANGEBYSCORE', KEYS[5], '-inf', now, 'LIMIT', 0, 1000)
 if #due > 0 then
   redis.call('ZREM', KEYS[5], unpack(due))
-  redis.call('RPUSH', KEYS[1], unpack(due))
+  local plain = {}
+  for _, id in ipairs(due) do
+    local priority = redis.call('HGET', KEYS[7], id)
+    if priority then
+      redis.call('HDEL', KEYS[7], id)
+      redis.call('ZADD', KEYS[6], -tonumber(priority) * 1e12 + redis.call('INCR', KEYS[8]), id)
+    else
+      plain[#plain + 1] = id
+    end
+  end
+  if #plain > 0 then redis.call('RPUSH', KEYS[1], unpack(plain)) end
 end
 
 local out = {}
 local taken = 0
 local leaseUntil = now + leaseMs
-while taken < max do
-  local ids = redis.call('LPOP', KEYS[1], max - taken)
-  if not ids then break end
+local function lease(ids)
   for _, id in ipairs(ids) do
     local payload = redis.call('HGET', KEYS[2], id)
-    -- An id without a payload was acknowledged while it waited: skip it.
+    -- An id without a payload was acknowledged while it waited (or is a wake-up token): skip it.
     if payload then
       local n = redis.call('HINCRBY', KEYS[4], id, 1)
       redis.call('ZADD', KEYS[3], leaseUntil, id)
@@ -38,13 +48,30 @@ while taken < max do
     end
   end
 end
+-- Prioritized ids with a score in [lo, hi].
+local function takePrioritized(lo, hi)
+  while taken < max do
+    local ids = redis.call('ZRANGEBYSCORE', KEYS[6], lo, hi, 'LIMIT', 0, max - taken)
+    if #ids == 0 then break end
+    redis.call('ZREM', KEYS[6], unpack(ids))
+    lease(ids)
+  end
+end
+
+takePrioritized('-inf', '(0')
+while taken < max do
+  local ids = redis.call('LPOP', KEYS[1], max - taken)
+  if not ids then break end
+  lease(ids)
+end
+takePrioritized(0, '+inf')
 
 local nextDue = -1
 if taken == 0 then
-  local lease = redis.call('ZRANGE', KEYS[3], 0, 0, 'WITHSCORES')
+  local firstLease = redis.call('ZRANGE', KEYS[3], 0, 0, 'WITHSCORES')
   local delayed = redis.call('ZRANGE', KEYS[5], 0, 0, 'WITHSCORES')
   local first = nil
-  if lease[2] then first = tonumber(lease[2]) end
+  if firstLease[2] then first = tonumber(firstLease[2]) end
   if delayed[2] and (first == nil or tonumber(delayed[2]) < first) then first = tonumber(delayed[2]) end
   if first then nextDue = math.max(0, first - now) end
 end

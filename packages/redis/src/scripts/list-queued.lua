@@ -1,5 +1,5 @@
--- A page of stored messages: ready first, then delayed, then leased.
--- KEYS: ready (list), msgs (hash), delayed (zset), leases (zset)
+-- A page of stored messages: prioritized and ready first, then delayed, then leased.
+-- KEYS: ready (list), msgs (hash), delayed (zset), leases (zset), pready (zset)
 -- ARGV: offset, limit. Returns flat { kind, id, score, payload, ... } with kind r|d|l.
 local skip = tonumber(ARGV[1])
 local want = tonumber(ARGV[2])
@@ -14,19 +14,23 @@ local function emit(kind, id, score)
     want = want - 1
   end
 end
-local n = redis.call('LLEN', KEYS[1])
-if skip < n then
-  for _, id in ipairs(redis.call('LRANGE', KEYS[1], skip, skip + want - 1)) do emit('r', id, '') end
-  skip = 0
-else
-  skip = skip - n
-end
-for _, pair in ipairs({ { 'd', KEYS[3] }, { 'l', KEYS[4] } }) do
+-- kind, key, is a list, scores are times
+for _, part in ipairs({ { 'r', KEYS[5], false }, { 'r', KEYS[1], true }, { 'd', KEYS[3], false }, { 'l', KEYS[4], false } }) do
   if want <= 0 then break end
-  local size = redis.call('ZCARD', pair[2])
+  local kind, key, isList = part[1], part[2], part[3]
+  local size
+  if isList then size = redis.call('LLEN', key) else size = redis.call('ZCARD', key) end
   if skip < size then
-    local items = redis.call('ZRANGE', pair[2], skip, skip + want - 1, 'WITHSCORES')
-    for i = 1, #items, 2 do emit(pair[1], items[i], items[i + 1]) end
+    if isList then
+      for _, id in ipairs(redis.call('LRANGE', key, skip, skip + want - 1)) do emit(kind, id, '') end
+    else
+      local items = redis.call('ZRANGE', key, skip, skip + want - 1, 'WITHSCORES')
+      for i = 1, #items, 2 do
+        local score = items[i + 1]
+        if kind == 'r' then score = '' end
+        emit(kind, items[i], score)
+      end
+    end
     skip = 0
   else
     skip = skip - size
