@@ -133,9 +133,11 @@ export class RedisBroker extends BaseBroker {
   /** Waits until the ready list has an element or `ms` pass; takes nothing from the list. */
   async #block(ms: number, signal?: AbortSignal): Promise<void> {
     if (signal?.aborted || this.closed) return;
-    const { client, id } = await this.#blockingClient();
+    const blocking = await this.#blockingClient();
+    const client = blocking.client;
     const unblock = () => {
-      this.redis.client('UNBLOCK', id).catch(() => undefined);
+      // Read the id now: it changes when the blocking connection reconnects.
+      this.redis.client('UNBLOCK', blocking.id).catch(() => undefined);
     };
     signal?.addEventListener('abort', unblock, { once: true });
     try {
@@ -151,7 +153,8 @@ export class RedisBroker extends BaseBroker {
 
   /** One extra connection per broker for blocking waits (a blocked connection can do nothing else). */
   #blockingClient(): Promise<{ client: Redis; id: number }> {
-    this.#blocking ??= (async () => {
+    if (this.#blocking) return this.#blocking;
+    this.#blocking = (async () => {
       const client = this.redis.duplicate({ enableAutoPipelining: false });
       client.on('error', () => undefined);
       const state = { client, id: Number(await client.client('ID')) };
@@ -164,6 +167,8 @@ export class RedisBroker extends BaseBroker {
       });
       return state;
     })();
+    // A failed start is not cached: the next wait tries again.
+    this.#blocking.catch(() => (this.#blocking = undefined));
     return this.#blocking;
   }
 
