@@ -1,3 +1,4 @@
+import { ErrorCodes, TaskqError } from '@taskq/core';
 import { Redis, type RedisOptions } from 'ioredis';
 
 /** How a RedisBroker or RedisStore reaches Redis. */
@@ -38,8 +39,10 @@ export function parseRedisUrl(url: string): { url: string; prefix: string | unde
 
 export function connect(options: RedisConnectionOptions): { redis: Redis; prefix: string } {
   const { url, prefix } = parseRedisUrl(options.url ?? DEFAULT_URL);
-  const redis = new Redis(url, { ...defaultRedisOptions, ...options.redis });
   const chosen = options.prefix ?? prefix ?? DEFAULT_PREFIX;
-  if (/[{}]/.test(chosen)) throw new Error(`Redis key prefix "${chosen}" must not contain "{" or "}".`);
+  if (chosen === '' || /[{}]/.test(chosen)) {
+    throw new TaskqError(ErrorCodes.CONFIG, `Redis key prefix "${chosen}" must be non-empty without "{" or "}".`);
+  }
+  const redis = new Redis(url, { ...defaultRedisOptions, ...options.redis });
   return { redis, prefix: chosen };
 }
