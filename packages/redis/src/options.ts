@@ -31,7 +31,14 @@ export const defaultRedisOptions: RedisOptions = {
 
 /** Splits taskq's own `prefix` query parameter off a Redis URL. */
 export function parseRedisUrl(url: string): { url: string; prefix: string | undefined } {
-  const parsed = new URL(url);
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch (error) {
+    throw new TaskqError(ErrorCodes.CONFIG, `"${url}" is not a Redis URL: use redis://host:6379[/db].`, {
+      cause: error,
+    });
+  }
   const prefix = parsed.searchParams.get('prefix') ?? undefined;
   parsed.searchParams.delete('prefix');
   return { url: parsed.toString(), prefix };
