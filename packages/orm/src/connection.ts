@@ -121,41 +121,34 @@ export class SqlConnection {
 
 /** Opens (or joins) a pool for `source`. Does not contact the server; `migrate`/`ping` do. */
 export function connect(source: SqlConnectionSource, options: SqlConnectOptions = {}): SqlConnection {
+  const parsed = typeof source === 'string' ? parseUrl(source) : undefined;
+  const prefix = checkIdentifier('table prefix', options.tablePrefix ?? parsed?.tablePrefix ?? 'taskq_', true);
+  const schema = options.schema ?? parsed?.schema;
+  if (schema !== undefined) checkIdentifier('schema', schema, false);
   let entry: PoolEntry;
-  let prefix = options.tablePrefix;
-  let schema = options.schema;
-  if (typeof source === 'string') {
-    const parsed = parseUrl(source);
-    prefix ??= parsed.tablePrefix;
-    schema ??= parsed.schema;
+  if (parsed) {
+    checkSchemaDialect(schema, parsed.dialect);
     const key = `${parsed.dialect}|${parsed.target}`;
-    let existing = byUrl.get(key);
-    // :memory: is one database per connection, so it is shared like any URL (that is the point)
-    if (!existing) {
-      existing = openUrl(parsed.dialect, parsed.target, options, key);
-      byUrl.set(key, existing);
-    }
-    entry = existing;
+    // :memory: is one database per connection, so sharing it by URL is what makes broker and store meet
+    entry = byUrl.get(key) ?? openUrl(parsed.dialect, parsed.target, options, key);
+    byUrl.set(key, entry);
   } else {
-    let existing = byObject.get(source);
-    if (!existing) {
-      existing = wrapObject(source, options);
-      byObject.set(source, existing);
-    }
-    entry = existing;
+    const object = source as Exclude<SqlConnectionSource, string>;
+    entry = byObject.get(object) ?? wrapObject(object, options);
+    byObject.set(object, entry);
+    checkSchemaDialect(schema, entry.dialect);
   }
   entry.refs += 1;
-  prefix = checkIdentifier('table prefix', prefix ?? 'taskq_', true);
-  if (schema !== undefined) {
-    checkIdentifier('schema', schema, false);
-    if (entry.dialect !== 'postgres') {
-      throw new TaskqError(
-        ErrorCodes.CONFIG,
-        'The `schema` option is for PostgreSQL; use `tablePrefix` on SQLite and MySQL.',
-      );
-    }
-  }
   return new SqlConnection(entry, new Tables(entry.dialect, prefix, schema), options);
+}
+
+function checkSchemaDialect(schema: string | undefined, dialect: SqlDialectName): void {
+  if (schema !== undefined && dialect !== 'postgres') {
+    throw new TaskqError(
+      ErrorCodes.CONFIG,
+      'The `schema` option is for PostgreSQL; use `tablePrefix` on SQLite and MySQL.',
+    );
+  }
 }
 
 function openUrl(dialect: SqlDialectName, target: string, options: SqlConnectOptions, key: string): PoolEntry {
