@@ -1,63 +1,104 @@
 /**
- * `npm start`: start a cluster, enqueue sample tasks (single tasks, a group,
- * a chain, an iter and one that fails), print each result as it lands, and
- * exit when all are done. `--keep-running` keeps the cluster up afterwards.
+ * `npm start`: the embedded default in action. One SQLite file is both broker
+ * and result store; a cluster runs in its own process and this process
+ * enqueues sample tasks (single tasks, a group, a chain, an iter and one that
+ * fails), prints each result as it lands, and stops the cluster when all are
+ * done. `--keep-running` leaves the cluster up until Ctrl-C.
  */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { Taskq, taskRefs } from '@taskq/core';
+import { Taskq, taskRefs, type TaskqOptions, type TaskResult } from '@taskq/core';
 
 type Tasks = typeof import('./tasks.js');
 const tasks = taskRefs<Tasks>();
+
+const CLUSTER_FLAG = '--cluster-process';
 const keepRunning = process.argv.includes('--keep-running');
 
-const q = new Taskq({
-  name: 'demo',
-  tasks: [fileURLToPath(new URL('./tasks.js', import.meta.url))],
-  workers: 2,
-  ackFailures: true,
-  logLevel: 'warn',
-});
-
-const expected = new Set<string>();
-q.on('postExecute', (record) => {
-  if (!expected.delete(record.id)) return;
-  const value = record.success ? (record.result ?? 'undefined') : `${record.error?.name}: ${record.error?.message}`;
-  const mark = record.success ? '✔' : '✘';
-  const took = record.stoppedAt.getTime() - record.startedAt.getTime();
-  console.log(`${mark} ${record.func.padEnd(10)} ${record.name.padEnd(30)} ${String(value).slice(0, 60)}  (${took} ms)`);
-});
-
-const cluster = await q.cluster().start();
-console.log(`cluster ${cluster.id} started with 2 worker threads\n`);
-
-const track = (id: string) => (expected.add(id), id);
-track(await q.enqueue(tasks.add, [2, 3]));
-track(await q.enqueue(tasks.slugify, ['Hello, taskq World!']));
-track(await q.enqueue(tasks.divide, [1, 0]));
-for (const symbol of ['AAPL', 'MSFT', 'NVDA']) {
-  track(await q.enqueue(tasks.fetchPrice, [symbol], { group: 'prices' }));
+function options(database: string): TaskqOptions {
+  return {
+    name: 'demo',
+    // No broker or store configured means this same SQLite default, in ./taskq.sqlite.
+    broker: `sqlite:${database}`,
+    secretKey: 'demo-secret-key-use-your-own',
+    tasks: [fileURLToPath(new URL('./tasks.js', import.meta.url))],
+    workers: 2,
+    ackFailures: true,
+    logLevel: 'warn',
+  };
 }
-const chainGroup = await q.chain([
-  { task: tasks.wordCount, args: ['the quick brown fox'] },
-  { task: tasks.add, args: [40, 2] },
-  { task: tasks.slugify, args: ['Chains run in order'] },
-]);
-const iterId = await q.iter(tasks.add, [[1, 1], [2, 2], [3, 3]]);
 
-const chain = await q.resultGroup(chainGroup, { count: 3, wait: 30_000 });
-const iter = await q.result(iterId, { wait: 30_000 });
-const prices = await q.resultGroup('prices', { count: 3, wait: 30_000 });
-const deadline = Date.now() + 30_000;
-while (expected.size > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+/** The cluster process: start, say so, and run until SIGTERM/SIGINT (the cluster stops gracefully). */
+async function runCluster(database: string): Promise<void> {
+  const q = new Taskq(options(database));
+  const cluster = await q.cluster().start();
+  q.events.once('clusterStop', () => void q.close());
+  process.stdout.write(`${JSON.stringify({ ready: cluster.id })}\n`);
+}
 
-console.log(`\nchain ${chainGroup}: ${JSON.stringify(chain)}`);
-console.log(`iter ${iterId} (input order): ${JSON.stringify(iter)}`);
-console.log(`group "prices": ${prices.length} results`);
+function startClusterProcess(database: string): Promise<{ child: ChildProcess; id: string }> {
+  const child = spawn(process.execPath, [fileURLToPath(import.meta.url), CLUSTER_FLAG, database], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  return new Promise((resolve, reject) => {
+    const lines = createInterface({ input: child.stdout! });
+    lines.once('line', (line) => resolve({ child, id: (JSON.parse(line) as { ready: string }).ready }));
+    child.once('exit', (code) => reject(new Error(`the cluster process exited with code ${code} before it was ready`)));
+  });
+}
 
-if (keepRunning) {
-  console.log('\n--keep-running: the cluster stays up; press Ctrl-C to stop it.');
-} else {
-  await cluster.stop();
+function describe(record: TaskResult): string {
+  const value = record.success ? JSON.stringify(record.result) : `${record.error?.name}: ${record.error?.message}`;
+  const took = Math.round(record.timeTaken * 1000);
+  return `${record.success ? '✔' : '✘'} ${record.func.padEnd(10)} ${record.name.padEnd(30)} ${String(value).slice(0, 60)}  (${took} ms)`;
+}
+
+async function main(): Promise<void> {
+  const database = join(mkdtempSync(join(tmpdir(), 'taskq-demo-')), 'taskq.sqlite');
+  const { child, id } = await startClusterProcess(database);
+  console.log(`cluster ${id} is running in process ${child.pid}; broker and results in ${database}\n`);
+
+  const q = new Taskq(options(database));
+  const print = async (taskId: string) => console.log(describe((await q.fetch(taskId, { wait: 30_000 }))!));
+  const singles = [
+    await q.enqueue(tasks.add, [2, 3]),
+    await q.enqueue(tasks.slugify, ['Hello, taskq World!']),
+    await q.enqueue(tasks.divide, [1, 0]),
+    ...(await q.enqueueMany(
+      ['AAPL', 'MSFT', 'NVDA'].map((s) => ({ task: tasks.fetchPrice, args: [s], options: { group: 'prices' } })),
+    )),
+  ];
+  const chainGroup = await q.chain([
+    { task: tasks.wordCount, args: ['the quick brown fox'] },
+    { task: tasks.add, args: [40, 2] },
+    { task: tasks.slugify, args: ['Chains run in order'] },
+  ]);
+  const iterId = await q.iter(tasks.add, [
+    [1, 1],
+    [2, 2],
+    [3, 3],
+  ]);
+  await Promise.all(singles.map(print));
+
+  console.log(`\nchain ${chainGroup}: ${JSON.stringify(await q.resultGroup(chainGroup, { count: 3, wait: 30_000 }))}`);
+  console.log(`iter ${iterId} (input order): ${JSON.stringify(await q.result(iterId, { wait: 30_000 }))}`);
+  console.log(`group "prices": ${(await q.resultGroup('prices', { count: 3, wait: 30_000 })).length} results`);
   await q.close();
-  console.log('all tasks done; cluster stopped.');
+
+  if (keepRunning) {
+    console.log('\n--keep-running: the cluster stays up; press Ctrl-C to stop it.');
+    process.on('SIGINT', () => child.kill('SIGTERM'));
+  } else {
+    child.kill('SIGTERM');
+  }
+  const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+  console.log(code === 0 ? 'all tasks done; cluster stopped.' : `cluster exited with code ${code}`);
+  process.exitCode = code ?? 1;
 }
+
+if (process.argv[2] === CLUSTER_FLAG) await runCluster(process.argv[3] as string);
+else await main();

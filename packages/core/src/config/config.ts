@@ -38,7 +38,7 @@ export const configSchema = z
     secretKey: z.string().min(1).optional(),
     broker: z
       .union([z.string().min(1), z.custom<Broker>(isInstance('dequeue'), 'a Broker instance')])
-      .default('memory:'),
+      .default('sqlite:./taskq.sqlite'),
     store: z
       .union([z.string().min(1), z.custom<ResultStore>(isInstance('saveMany'), 'a ResultStore instance')])
       .optional(),
