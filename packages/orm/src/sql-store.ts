@@ -13,19 +13,15 @@ import {
   type StoreCapabilities,
   type TaskRecord,
 } from '@taskq/core';
-import { sql, type ExpressionBuilder, type SelectQueryBuilder } from 'kysely';
-import {
-  connect,
-  writeTransaction,
-  type SqlConnectOptions,
-  type SqlConnection,
-  type SqlConnectionSource,
-} from './connection.js';
+import { sql, type SelectQueryBuilder } from 'kysely';
+import { connect, type SqlConnectOptions, type SqlConnection, type SqlConnectionSource } from './connection.js';
 import { unavailable } from './errors.js';
 import { ensureMigrated } from './migrator.js';
 import { ScheduleOps } from './schedule-ops.js';
 import { deleteStat, getStats, setStat } from './stats.js';
-import type { Database, TaskRow } from './tables.js';
+import { saveResults } from './save-results.js';
+import type { Database } from './tables.js';
+import { fromRow, live } from './task-rows.js';
 
 /** What the SQL store supports, on every dialect. */
 export const SQL_STORE_CAPABILITIES: StoreCapabilities = Object.freeze({ stats: true, ttl: true });
@@ -82,20 +78,11 @@ export class SqlStore extends BaseResultStore implements ScheduleStore {
     return this.connection.tables.name('tasks');
   }
 
-  /**
-   * Django Q's save rule in one transaction: a saved success never changes,
-   * a saved failure is overwritten with attemptCount + 1, a new id starts at 1.
-   */
+  /** Django Q's save rule (see save-results.ts); `ttlSeconds` sets the rows' expiry. */
   protected async _saveMany(records: readonly TaskRecord[], options: SaveOptions): Promise<number[]> {
-    const { dialect } = this.connection;
     const now = Date.now();
     const expiresAt = options.ttlSeconds === undefined ? null : now + Math.round(options.ttlSeconds * 1000);
-    const unique = new Set(records.map((r) => r.id)).size === records.length;
-    const counts = await this.#run('saving results', () =>
-      unique && dialect !== 'mysql'
-        ? this.#upsert(records, now, expiresAt)
-        : this.#saveInTransaction(records, now, expiresAt),
-    );
+    const counts = await this.#run('saving results', () => saveResults(this.connection, records, expiresAt, now));
     await this.#purgeExpired(now);
     return counts;
   }
@@ -110,104 +97,6 @@ export class SqlStore extends BaseResultStore implements ScheduleStore {
     await this.#run('purging expired results', () =>
       q.deleteFrom(this.#tasks).where('expires_at', 'is not', null).where('expires_at', '<=', now).execute(),
     );
-  }
-
-  async #saveInTransaction(records: readonly TaskRecord[], now: number, expiresAt: number | null): Promise<number[]> {
-    const { tables, dialect } = this.connection;
-    return writeTransaction(this.connection, async (trx) => {
-      const q = tables.scoped(trx);
-      const ids = [...new Set(records.map((r) => r.id))];
-      let select = q
-        .selectFrom(this.#tasks)
-        .select(['id', 'success', 'attempt_count', 'expires_at'])
-        .where('id', 'in', ids);
-      if (dialect !== 'sqlite') select = select.forUpdate();
-      const existing = new Map<string, { success: boolean; attemptCount: number }>();
-      // rows on disk, live or expired: an expired one is overwritten as if new
-      const present = new Set<string>();
-      for (const row of await select.execute()) {
-        present.add(row.id);
-        if (row.expires_at !== null && Number(row.expires_at) <= now) continue;
-        existing.set(row.id, { success: Number(row.success) === 1, attemptCount: Number(row.attempt_count) });
-      }
-      const counts: number[] = [];
-      const inserts = new Map<string, TaskRow>();
-      const updates = new Map<string, TaskRow>();
-      for (const record of records) {
-        const before = existing.get(record.id);
-        if (before?.success) {
-          counts.push(before.attemptCount);
-          continue;
-        }
-        const attemptCount = before ? before.attemptCount + 1 : 1;
-        const row = toRow(record, attemptCount, expiresAt);
-        existing.set(record.id, { success: record.success, attemptCount });
-        if (present.has(record.id)) updates.set(record.id, row);
-        else inserts.set(record.id, row);
-        counts.push(attemptCount);
-      }
-      if (inserts.size > 0)
-        await q
-          .insertInto(this.#tasks)
-          .values([...inserts.values()])
-          .execute();
-      for (const row of updates.values()) {
-        const { id, ...rest } = row;
-        await q.updateTable(this.#tasks).set(rest).where('id', '=', id).execute();
-      }
-      return counts;
-    });
-  }
-
-  /**
-   * The save rule in one statement (PostgreSQL, SQLite): insert, or overwrite
-   * a saved failure with attempt_count + 1; a saved success is left alone and
-   * read back. Needs distinct ids (a row cannot be upserted twice in one statement).
-   */
-  async #upsert(records: readonly TaskRecord[], now: number, expiresAt: number | null): Promise<number[]> {
-    const { q } = this.connection;
-    const rows = records.map((record) => toRow(record, 1, expiresAt));
-    const table = this.#tasks;
-    const returned = await q
-      .insertInto(this.#tasks)
-      .values(rows)
-      .onConflict((oc) =>
-        oc
-          .column('id')
-          .doUpdateSet((eb) => ({
-            name: eb.ref('excluded.name'),
-            func: eb.ref('excluded.func'),
-            args: eb.ref('excluded.args'),
-            result: eb.ref('excluded.result'),
-            error: eb.ref('excluded.error'),
-            success: eb.ref('excluded.success'),
-            group: eb.ref('excluded.group'),
-            hook: eb.ref('excluded.hook'),
-            cluster: eb.ref('excluded.cluster'),
-            enqueued_at: eb.ref('excluded.enqueued_at'),
-            started_at: eb.ref('excluded.started_at'),
-            stopped_at: eb.ref('excluded.stopped_at'),
-            expires_at: eb.ref('excluded.expires_at'),
-            // an expired row counts as absent: the new save is attempt 1
-            attempt_count: eb
-              .case()
-              .when(eb(`${table}.expires_at`, '<=', now))
-              .then(1)
-              .else(eb(eb.ref(`${table}.attempt_count`), '+', 1))
-              .end(),
-          }))
-          .where((eb) => eb.or([eb(`${table}.success`, '=', 0), eb(`${table}.expires_at`, '<=', now)])),
-      )
-      .returning(['id', 'attempt_count'])
-      .execute();
-    const counts = new Map(returned.map((row) => [row.id, Number(row.attempt_count)]));
-    const missing = records.filter((r) => !counts.has(r.id)).map((r) => r.id);
-    if (missing.length > 0) {
-      // already saved as successes: unchanged, report their count
-      const kept = await q.selectFrom(this.#tasks).select(['id', 'attempt_count']).where('id', 'in', missing).execute();
-      for (const row of kept) counts.set(row.id, Number(row.attempt_count));
-    }
-    return records.map((r) => counts.get(r.id) ?? 1);
   }
 
   protected async _get(idOrName: string): Promise<TaskRecord | null> {
@@ -385,49 +274,4 @@ export class SqlStore extends BaseResultStore implements ScheduleStore {
   protected async _close(): Promise<void> {
     await this.connection.release();
   }
-}
-
-/** Rows that have not expired. */
-function live(now: number) {
-  return (eb: ExpressionBuilder<Database, 'tasks'>) =>
-    eb.or([eb('expires_at', 'is', null), eb('expires_at', '>', now)]);
-}
-
-function toRow(record: TaskRecord, attemptCount: number, expiresAt: number | null): TaskRow {
-  return {
-    id: record.id,
-    name: record.name,
-    func: record.func,
-    args: record.args,
-    result: record.result,
-    error: record.error === null ? null : JSON.stringify(record.error),
-    success: record.success ? 1 : 0,
-    group: record.group,
-    hook: record.hook,
-    cluster: record.cluster,
-    enqueued_at: record.enqueuedAt.getTime(),
-    started_at: record.startedAt.getTime(),
-    stopped_at: record.stoppedAt.getTime(),
-    attempt_count: attemptCount,
-    expires_at: expiresAt,
-  };
-}
-
-function fromRow(row: TaskRow): TaskRecord {
-  return {
-    id: row.id,
-    name: row.name,
-    func: row.func,
-    args: row.args,
-    result: row.result,
-    error: row.error === null ? null : (JSON.parse(row.error) as TaskRecord['error']),
-    success: Number(row.success) === 1,
-    group: row.group,
-    hook: row.hook,
-    cluster: row.cluster,
-    enqueuedAt: new Date(Number(row.enqueued_at)),
-    startedAt: new Date(Number(row.started_at)),
-    stoppedAt: new Date(Number(row.stopped_at)),
-    attemptCount: Number(row.attempt_count),
-  };
 }
