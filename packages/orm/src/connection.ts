@@ -242,7 +242,7 @@ export async function serverVersion(connection: SqlConnection): Promise<string> 
 }
 
 /**
- * A write transaction. SQLite starts it with BEGIN IMMEDIATE: taking the
+ * A write transaction (READ COMMITTED on MySQL/MariaDB). SQLite starts it with BEGIN IMMEDIATE: taking the
  * write lock up front makes another process's writer wait (busy_timeout)
  * instead of failing the read-then-write upgrade with SQLITE_BUSY.
  */
@@ -250,7 +250,12 @@ export async function writeTransaction<T>(
   connection: SqlConnection,
   work: (trx: Kysely<Database>) => Promise<T>,
 ): Promise<T> {
-  if (connection.dialect !== 'sqlite') return connection.db.transaction().execute(work);
+  if (connection.dialect === 'postgres') return connection.db.transaction().execute(work);
+  if (connection.dialect === 'mysql') {
+    // READ COMMITTED: InnoDB takes no gap locks, so a claim never holds up an enqueue and two
+    // savers of new ids (SELECT … FOR UPDATE on missing rows, then INSERT) cannot deadlock
+    return connection.db.transaction().setIsolationLevel('read committed').execute(work);
+  }
   return connection.db.connection().execute(async (conn) => {
     await sql`begin immediate`.execute(conn);
     try {

@@ -118,36 +118,32 @@ export async function claimMessages(
     );
     rows = result.rows;
   } else {
-    // READ COMMITTED: no gap locks, so a claim never holds up a concurrent enqueue
-    rows = await db
-      .transaction()
-      .setIsolationLevel('read committed')
-      .execute(async (trx) => {
-        const q = tables.scoped(trx);
-        const picked = await q
-          .selectFrom(tables.name('queue'))
-          .select(['id', 'payload', 'deliveries', 'priority'])
-          .where('queue', '=', queue)
-          .where('run_at', '<=', now)
-          .orderBy('priority', 'desc')
-          .orderBy('run_at')
-          .orderBy('id')
-          .limit(max)
-          .forUpdate()
-          .skipLocked()
-          .execute();
-        if (picked.length === 0) return [];
-        await q
-          .updateTable(tables.name('queue'))
-          .set((eb) => ({ locked_until: lease, run_at: lease, deliveries: eb('deliveries', '+', 1) }))
-          .where(
-            'id',
-            'in',
-            picked.map((row) => row.id),
-          )
-          .execute();
-        return picked.map((row) => ({ ...row, deliveries: Number(row.deliveries) + 1 }));
-      });
+    rows = await writeTransaction(connection, async (trx) => {
+      const q = tables.scoped(trx);
+      const picked = await q
+        .selectFrom(tables.name('queue'))
+        .select(['id', 'payload', 'deliveries', 'priority'])
+        .where('queue', '=', queue)
+        .where('run_at', '<=', now)
+        .orderBy('priority', 'desc')
+        .orderBy('run_at')
+        .orderBy('id')
+        .limit(max)
+        .forUpdate()
+        .skipLocked()
+        .execute();
+      if (picked.length === 0) return [];
+      await q
+        .updateTable(tables.name('queue'))
+        .set((eb) => ({ locked_until: lease, run_at: lease, deliveries: eb('deliveries', '+', 1) }))
+        .where(
+          'id',
+          'in',
+          picked.map((row) => row.id),
+        )
+        .execute();
+      return picked.map((row) => ({ ...row, deliveries: Number(row.deliveries) + 1 }));
+    });
   }
   return rows
     .map((row) => ({
