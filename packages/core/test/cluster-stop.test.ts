@@ -69,6 +69,21 @@ describe('stopping a cluster', () => {
     expect(new Set(recycled).size).toBe(recycled.length); // a new thread each time
   });
 
+  it('recycles under load without failing or re-running a task', async () => {
+    client = makeClient({ workers: 2, concurrency: 4, recycle: 25, bulk: 50, saveLimit: 0 });
+    let recycles = 0;
+    const lost: string[] = [];
+    client.on('recycle', () => recycles++);
+    client.on('workerLost', ({ taskIds }) => lost.push(...taskIds));
+    cluster = await client.cluster({ handleSignals: false }).start();
+    const ids = await client.enqueueMany(Array.from({ length: 600 }, (_, i) => ({ task: 'add', args: [i, 0] })));
+    const records = await Promise.all(ids.map((id) => client!.fetch(id, { wait: 30_000 })));
+    expect(records.map((r) => r?.result)).toEqual(Array.from({ length: 600 }, (_, i) => i));
+    expect(records.every((r) => r?.success && r.attemptCount === 1)).toBe(true);
+    expect(lost).toEqual([]);
+    expect(recycles).toBeGreaterThanOrEqual(600 / 25 - 2);
+  });
+
   it('fails the other tasks of a killed thread as worker-lost and retries them', async () => {
     const runs = tempFile();
     // ackFailures does not apply: a task lost with its thread is not its own failure.

@@ -76,7 +76,7 @@ export class TaskFinisher {
       id: message.id,
       name: message.name,
       func: message.func,
-      args: this.runtime.serializer.serialize(message.args),
+      args: outcome.argsText ?? this.runtime.serializer.serialize(message.args),
       result: outcome.ok ? (outcome.result ?? null) : null,
       error: outcome.ok ? null : (outcome.error ?? { name: 'Error', message: 'unknown failure' }),
       success: outcome.ok,

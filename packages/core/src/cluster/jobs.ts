@@ -26,6 +26,10 @@ export type WorkerJob = ExecuteJob | HookJob;
 
 export interface WorkerOutcome {
   ok: boolean;
+  /** The thread is retiring (recycle) and did not run the job: send it again. */
+  refused?: boolean;
+  /** The task's arguments, serialized in the worker so the main thread need not. */
+  argsText?: string;
   /** Serialized return value when ok. */
   result?: string;
   error?: ErrorInfo;
@@ -40,7 +44,9 @@ export interface WorkerOutcome {
 export type WorkerMessage =
   | { taskq: 'started'; key: string; threadId: number; at: number }
   | { taskq: 'memory'; threadId: number; heapUsedBytes: number; heapTotalBytes: number }
-  | { taskq: 'spawned'; threadId: number };
+  | { taskq: 'spawned'; threadId: number }
+  /** The thread ran `recycle` tasks, has none left running and refuses new ones: terminate it. */
+  | { taskq: 'retire'; threadId: number; tasks: number };
 
 export interface WorkerData {
   /** Task module URLs. */
@@ -48,4 +54,6 @@ export interface WorkerData {
   /** Serializer module URL, or null for tagged JSON. */
   serializer: string | null;
   memoryReportMs: number;
+  /** Retire the thread after this many tasks (0 = never). */
+  recycle: number;
 }

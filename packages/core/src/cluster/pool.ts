@@ -21,8 +21,8 @@ export interface WorkerPoolOptions {
 
 /** How long a task may ignore its aborted signal before its thread is terminated. */
 const HARD_KILL_GRACE_MS = 250;
-/** A job whose thread died before it started is resubmitted; this bounds the loop. */
-const MAX_RESUBMITS = 5;
+/** A job refused by a retiring thread is sent again; this bounds the loop. */
+const MAX_RESUBMITS = 100;
 
 interface InFlight {
   job: ExecuteJob;
@@ -49,15 +49,24 @@ export class WorkerPool {
   readonly #piscina: Piscina;
   readonly #options: WorkerPoolOptions;
   readonly #inFlight = new Map<string, InFlight>();
-  readonly #completedByThread = new Map<number, number>();
-  readonly #retiring = new Set<number>();
   readonly #memory = new Map<number, ThreadMemory & { at: number }>();
   #replaced = 0;
   #destroyed = false;
+  /**
+   * Why the thread whose exit is being handled was terminated. Piscina rejects
+   * a dead thread's jobs while handling its 'exit' event; our listener runs in
+   * the same turn, so the rejections that follow belong to that exit.
+   */
+  #exitReason: 'recycle' | 'timeout' | null = null;
 
   constructor(options: WorkerPoolOptions) {
     this.#options = options;
-    const workerData: WorkerData = { tasks: options.taskModules, serializer: options.serializer, memoryReportMs: 1000 };
+    const workerData: WorkerData = {
+      tasks: options.taskModules,
+      serializer: options.serializer,
+      memoryReportMs: 1000,
+      recycle: options.recycle,
+    };
     this.#piscina = new Piscina({
       filename: new URL('./worker-thread.js', import.meta.url).href,
       minThreads: options.workers,
@@ -82,12 +91,13 @@ export class WorkerPool {
       for (let attempt = 0; ; attempt++) {
         try {
           const outcome = (await this.#piscina.run(job)) as WorkerOutcome;
-          this.#countCompletion(outcome.threadId);
+          if (outcome.refused && attempt < MAX_RESUBMITS) continue; // a retiring thread: send it elsewhere
           return outcome;
         } catch (error) {
           if (this.#destroyed) return { ...this.#lostOutcome(entry, error), aborted: true };
           if (entry.timedOut) return this.#timeoutOutcome(entry);
-          if (entry.startedAt === null && attempt < MAX_RESUBMITS) continue; // thread died before it began: run again
+          // A recycled thread runs nothing when it is terminated: what it held never started.
+          if (this.#exitReason === 'recycle' && attempt < MAX_RESUBMITS) continue;
           return this.#lostOutcome(entry, error);
         } finally {
           clearTimeout(entry.killTimer);
@@ -95,24 +105,26 @@ export class WorkerPool {
       }
     } finally {
       this.#inFlight.delete(job.key);
-      this.#retireIdleThreads();
     }
   }
 
   /** Runs a hook with a finished task's record; failures are logged by the caller. */
   async runHook(job: HookJob): Promise<WorkerOutcome> {
-    try {
-      return (await this.#piscina.run(job)) as WorkerOutcome;
-    } catch (error) {
-      return { ok: false, error: toErrorInfo(error), startedAt: Date.now(), stoppedAt: Date.now(), threadId: -1 };
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const outcome = (await this.#piscina.run(job)) as WorkerOutcome;
+        if (outcome.refused && attempt < MAX_RESUBMITS) continue;
+        return outcome;
+      } catch (error) {
+        if (this.#exitReason === 'recycle' && attempt < MAX_RESUBMITS) continue;
+        return { ok: false, error: toErrorInfo(error), startedAt: Date.now(), stoppedAt: Date.now(), threadId: -1 };
+      }
     }
   }
 
-  /** Tasks started and not finished. */
+  /** Tasks running now (the pool's capacity bounds it; jobs beyond it wait in Piscina's queue). */
   get running(): number {
-    let running = 0;
-    for (const entry of this.#inFlight.values()) if (entry.startedAt !== null) running++;
-    return running;
+    return Math.min(this.#inFlight.size, this.#options.workers * this.#options.concurrency);
   }
 
   /** Tasks handed to the pool that have not started yet. */
@@ -161,6 +173,11 @@ export class WorkerPool {
       case 'spawned':
         this.#options.events.emit('postSpawn', { threadId: message.threadId });
         break;
+      case 'retire':
+        this.#options.events.emit('recycle', { threadId: message.threadId, tasks: message.tasks });
+        this.#options.logger.debug('recycling worker thread', { thread: message.threadId, tasks: message.tasks });
+        this.#terminate(message.threadId, 'recycle');
+        break;
     }
   }
 
@@ -191,44 +208,24 @@ export class WorkerPool {
       func: job.func,
       seconds: (job.timeoutMs ?? 0) / 1000,
     });
-    const others = [...this.#inFlight.values()]
-      .filter((e) => e !== entry && e.threadId === entry.threadId && e.startedAt !== null)
-      .map((e) => e.job.id);
-    if (entry.threadId !== null) this.#terminate(entry.threadId, `timeout of task ${job.id}`, others);
+    // The thread's other tasks are rejected by Piscina and come back as lost (see #lostOutcome).
+    if (entry.threadId !== null) this.#terminate(entry.threadId, 'timeout');
   }
 
-  #terminate(threadId: number, reason: string, taskIds: string[]): void {
+  #terminate(threadId: number, reason: 'recycle' | 'timeout'): void {
     const worker = this.#threadById(threadId);
     if (!worker) return;
     this.#replaced++;
-    this.#completedByThread.delete(threadId);
-    this.#retiring.delete(threadId);
     this.#memory.delete(threadId);
-    if (taskIds.length > 0) this.#options.events.emit('workerLost', { threadId, taskIds, reason });
+    worker.once('exit', () => {
+      this.#exitReason = reason;
+      setImmediate(() => (this.#exitReason = null));
+    });
     void worker.terminate();
   }
 
   #threadById(threadId: number): Worker | undefined {
     return (this.#piscina.threads as Worker[]).find((w) => w.threadId === threadId);
-  }
-
-  #countCompletion(threadId: number): void {
-    if (this.#options.recycle <= 0) return;
-    const count = (this.#completedByThread.get(threadId) ?? 0) + 1;
-    this.#completedByThread.set(threadId, count);
-    if (count >= this.#options.recycle) this.#retiring.add(threadId);
-  }
-
-  /** A thread that reached `recycle` is replaced once no started task runs on it. */
-  #retireIdleThreads(): void {
-    for (const threadId of this.#retiring) {
-      const busy = [...this.#inFlight.values()].some((e) => e.threadId === threadId && e.startedAt !== null);
-      if (busy) continue;
-      const tasks = this.#completedByThread.get(threadId) ?? 0;
-      this.#options.events.emit('recycle', { threadId, tasks });
-      this.#options.logger.debug('recycling worker thread', { thread: threadId, tasks });
-      this.#terminate(threadId, 'recycle', []);
-    }
   }
 
   #timeoutOutcome(entry: InFlight): ExecutionOutcome {
@@ -245,10 +242,11 @@ export class WorkerPool {
   }
 
   #lostOutcome(entry: InFlight, cause: unknown): ExecutionOutcome {
-    const error = new TaskqError(
-      ErrorCodes.WORKER_LOST,
-      `The worker thread running this task died (${(cause as Error)?.message ?? String(cause)}).`,
-    );
+    const reason = (cause as Error)?.message ?? String(cause);
+    const error = new TaskqError(ErrorCodes.WORKER_LOST, `The worker thread running this task died (${reason}).`);
+    if (!this.#destroyed) {
+      this.#options.events.emit('workerLost', { threadId: entry.threadId ?? -1, taskIds: [entry.job.id], reason });
+    }
     return {
       ok: false,
       lost: true,

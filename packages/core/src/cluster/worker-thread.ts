@@ -31,13 +31,31 @@ if (data.memoryReportMs > 0) {
   }, data.memoryReportMs).unref();
 }
 
+/**
+ * Recycling is cooperative: after `recycle` tasks the thread refuses new jobs
+ * (the main thread sends them elsewhere) and asks to be terminated once the
+ * jobs it already runs are done, so no running task is ever cut off.
+ */
+let completed = 0;
+let running = 0;
+let retiring = false;
+
 export default async function run(job: WorkerJob): Promise<WorkerOutcome> {
-  return job.kind === 'execute' ? execute(job) : runHook(job);
+  if (retiring) return { ok: false, refused: true, startedAt: Date.now(), stoppedAt: Date.now(), threadId };
+  running++;
+  try {
+    return job.kind === 'execute' ? await execute(job) : await runHook(job);
+  } finally {
+    running--;
+    if (job.kind === 'execute' && data.recycle > 0 && ++completed >= data.recycle) retiring = true;
+    if (retiring && running === 0) setImmediate(() => post({ taskq: 'retire', threadId, tasks: completed }));
+  }
 }
 
 async function execute(job: ExecuteJob): Promise<WorkerOutcome> {
   const startedAt = Date.now();
-  post({ taskq: 'started', key: job.key, threadId, at: startedAt });
+  // The timeout clock starts now; only tasks with a timeout need the main thread to know.
+  if (job.timeoutMs !== null) post({ taskq: 'started', key: job.key, threadId, at: startedAt });
   const controller = new AbortController();
   const timer =
     job.timeoutMs === null
@@ -56,7 +74,8 @@ async function execute(job: ExecuteJob): Promise<WorkerOutcome> {
     };
     const value = await runWithTaskContext(context, () => (fn as (...args: unknown[]) => unknown)(...job.args));
     if (controller.signal.aborted) return failure(startedAt, controller.signal.reason, true);
-    return { ok: true, result: serializer.serialize(value), startedAt, stoppedAt: Date.now(), threadId };
+    const argsText = serializer.serialize(job.args);
+    return { ok: true, result: serializer.serialize(value), argsText, startedAt, stoppedAt: Date.now(), threadId };
   } catch (error) {
     return failure(startedAt, controller.signal.aborted ? controller.signal.reason : error, controller.signal.aborted);
   } finally {
