@@ -63,6 +63,8 @@ export class SqlBroker extends BaseBroker {
   readonly #migrate: boolean;
   readonly #pollMinMs: number;
   readonly #pollMaxMs: number;
+  /** The idle poll interval; it keeps growing across dequeue calls until a claim finds work. */
+  #interval: number;
   /** Wake-ups of dequeues waiting now, fired by close(). */
   readonly #waiting = new Set<Wakeup>();
   readonly #active = new Set<Promise<unknown>>();
@@ -74,6 +76,7 @@ export class SqlBroker extends BaseBroker {
     this.#migrate = options.migrate ?? true;
     this.#pollMinMs = options.pollMinMs ?? 100;
     this.#pollMaxMs = options.pollMaxMs ?? 1000;
+    this.#interval = this.#pollMinMs;
   }
 
   /** Opens the connection and runs pending migrations; rejects with TASKQ_BROKER_UNAVAILABLE when the database is unreachable. */
@@ -135,7 +138,6 @@ export class SqlBroker extends BaseBroker {
   async #dequeue(max: number, waitMs: number, signal?: AbortSignal): Promise<Delivery[]> {
     const deadline = Date.now() + waitMs;
     const listener = this.connection.entry.listener(this.connection.tables);
-    let interval = this.#pollMinMs;
     for (;;) {
       if (waitMs > 0) await listener?.ensure();
       const wakeup = new Wakeup();
@@ -145,6 +147,7 @@ export class SqlBroker extends BaseBroker {
           claimMessages(this.connection, this.queue, max, this.retrySeconds),
         );
         if (claimed.length > 0) {
+          this.#interval = this.#pollMinMs;
           return claimed.map((m) => ({
             receipt: `${m.id}.${m.deliveries}`,
             payload: payloadText(m.payload),
@@ -155,10 +158,10 @@ export class SqlBroker extends BaseBroker {
         if (remaining <= 0 || this.closed || signal?.aborted) return [];
         const nextDue = await this.#run('dequeuing', () => msUntilNextDue(this.connection, this.queue));
         // with LISTEN working, polling is only a safety net for lost notifications
-        const poll = listener?.listening ? Math.max(5000, this.#pollMaxMs) : interval;
+        const poll = listener?.listening ? Math.max(5000, this.#pollMaxMs) : this.#interval;
         await wakeup.sleep(Math.min(remaining, poll, nextDue + 5));
         if (this.closed || signal?.aborted) return [];
-        interval = Math.min(interval * 2, this.#pollMaxMs);
+        this.#interval = Math.min(this.#interval * 2, this.#pollMaxMs);
       } finally {
         unsubscribe();
       }
