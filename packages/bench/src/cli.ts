@@ -22,6 +22,7 @@ const DEFAULT_TUNING = { workers: 2, bulk: 100, queueLimit: null as number | nul
 const TUNING: Record<string, typeof DEFAULT_TUNING> = {
   redis: { workers: 1, bulk: 250, queueLimit: 500 },
   memory: { workers: 1, bulk: 250, queueLimit: 500 },
+  postgres: { workers: 1, bulk: 250, queueLimit: 500 },
 };
 
 const USAGE = `usage: npm run bench -- --broker <${Object.keys(TARGETS).join('|')}> [--json] [--tasks N] [--rounds N]

@@ -27,7 +27,16 @@ export async function runPostgresTarget(options: BenchOptions, log: (line: strin
   const taskqRound = async (broker: string) =>
     runRound([
       'taskq',
-      JSON.stringify({ ...common, broker, store: broker, name: 'bench', workers, concurrency, bulk: options.bulk }),
+      JSON.stringify({
+        ...common,
+        broker,
+        store: broker,
+        name: 'bench',
+        workers,
+        concurrency,
+        bulk: options.bulk,
+        queueLimit: options.queueLimit,
+      }),
     ]);
   const line = (label: string, r: RoundResult) =>
     log(
@@ -86,6 +95,7 @@ export async function runPostgresTarget(options: BenchOptions, log: (line: strin
     workers,
     concurrency,
     bulk: options.bulk,
+    queueLimit: options.queueLimit,
     taskq: aggregate(taskq),
     pgboss: { ...aggregate(pgboss), workLoops: workers, batchSize: pgBossBatch(concurrency) },
     ratio: options.paced > 0 ? null : round(median(ratios), 2),
