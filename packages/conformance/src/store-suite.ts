@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it, type TestContext } from 'vitest';
-import type { ResultStore, StoreCapabilities, TaskRecord } from '@taskq/core';
+import { ITER_GROUP_PREFIX, type ResultStore, type StoreCapabilities, type TaskRecord } from '@taskq/core';
 import { makeFailure, makeRecord, makeStat, taskId } from './fixtures.js';
 import { rejectionCode, uniqueName, waitFor } from './wait.js';
 
@@ -202,6 +202,18 @@ export function runResultStoreSuite(options: StoreSuiteOptions): void {
         expect(ids(await s.getGroup('a'))).toEqual([a[2]!.id]);
         expect(ids(await s.getGroup('b'))).toEqual([b[2]!.id]);
         expect((await s.list()).total).toBe(3);
+      });
+
+      it("never prunes an unfinished iter's sub-task records", async () => {
+        const s = await store();
+        const subTasks = Array.from({ length: 3 }, () => makeRecord({ group: `${ITER_GROUP_PREFIX}abc` }));
+        const others = Array.from({ length: 3 }, () => makeRecord());
+        await s.saveMany([...subTasks, ...others]);
+        await s.prune({ keep: 1 });
+        await s.prune({ keep: 1, per: 'group' });
+        await s.prune({ keep: 1, per: 'func' });
+        expect(await s.countGroup(`${ITER_GROUP_PREFIX}abc`)).toBe(3);
+        expect(await s.get(others[0]!.id)).toBeNull();
       });
 
       it('keeps the newest N per func', async () => {

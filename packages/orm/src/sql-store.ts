@@ -1,6 +1,7 @@
 import {
   BaseResultStore,
   isTaskId,
+  ITER_GROUP_PREFIX,
   type ClaimOutcome,
   type ClusterStat,
   type ListQuery,
@@ -200,12 +201,13 @@ export class SqlStore extends BaseResultStore implements ScheduleStore {
     const table = tables.ref('tasks');
     const partition = per === null ? sql`` : sql`partition by ${sql.ref(per)}`;
     return this.#run('pruning results', async () => {
-      // the extra derived table lets MySQL delete from the table it reads
+      // the extra derived table lets MySQL delete from the table it reads; an unfinished iter's records stay
       const result = await sql`
         delete from ${table} where id in (
           select id from (
             select id, row_number() over (${partition} order by stopped_at desc, id desc) as rn
             from ${table} where success = 1 and (expires_at is null or expires_at > ${Date.now()})
+              and (${sql.ref('group')} is null or ${sql.ref('group')} not like ${`${ITER_GROUP_PREFIX}%`})
           ) ranked where rn > ${keep}
         )`.execute(db);
       return Number(result.numAffectedRows ?? 0);
