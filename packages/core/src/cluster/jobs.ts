@@ -46,7 +46,7 @@ export type WorkerMessage =
   | { taskq: 'memory'; threadId: number; heapUsedBytes: number; heapTotalBytes: number }
   | { taskq: 'spawned'; threadId: number }
   /** The thread ran `recycle` tasks, has none left running and refuses new ones: terminate it. */
-  | { taskq: 'retire'; threadId: number; tasks: number };
+  | { taskq: 'retire'; threadId: number; tasks: number; answered: number };
 
 export interface WorkerData {
   /** Task module URLs. */

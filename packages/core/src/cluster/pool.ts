@@ -58,6 +58,9 @@ export class WorkerPool {
    * the same turn, so the rejections that follow belong to that exit.
    */
   #exitReason: 'recycle' | 'timeout' | null = null;
+  /** Answers read per thread, and threads waiting to be recycled once all their answers are read. */
+  readonly #answers = new Map<number, number>();
+  readonly #retiring = new Map<number, number>();
 
   constructor(options: WorkerPoolOptions) {
     this.#options = options;
@@ -91,6 +94,7 @@ export class WorkerPool {
       for (let attempt = 0; ; attempt++) {
         try {
           const outcome = (await this.#piscina.run(job)) as WorkerOutcome;
+          this.#answered(outcome.threadId);
           if (outcome.refused && attempt < MAX_RESUBMITS) continue; // a retiring thread: send it elsewhere
           return outcome;
         } catch (error) {
@@ -113,6 +117,7 @@ export class WorkerPool {
     for (let attempt = 0; ; attempt++) {
       try {
         const outcome = (await this.#piscina.run(job)) as WorkerOutcome;
+        this.#answered(outcome.threadId);
         if (outcome.refused && attempt < MAX_RESUBMITS) continue;
         return outcome;
       } catch (error) {
@@ -176,7 +181,9 @@ export class WorkerPool {
       case 'retire':
         this.#options.events.emit('recycle', { threadId: message.threadId, tasks: message.tasks });
         this.#options.logger.debug('recycling worker thread', { thread: message.threadId, tasks: message.tasks });
-        this.#terminate(message.threadId, 'recycle');
+        // Its last results may still be on their way (another port): terminate once they are read.
+        this.#retiring.set(message.threadId, message.answered);
+        this.#answered(message.threadId, 0);
         break;
     }
   }
@@ -212,11 +219,24 @@ export class WorkerPool {
     if (entry.threadId !== null) this.#terminate(entry.threadId, 'timeout');
   }
 
+  #answered(threadId: number, count = 1): void {
+    const answers = (this.#answers.get(threadId) ?? 0) + count;
+    this.#answers.set(threadId, answers);
+    const expected = this.#retiring.get(threadId);
+    if (expected !== undefined && answers >= expected) {
+      this.#retiring.delete(threadId);
+      this.#answers.delete(threadId);
+      this.#terminate(threadId, 'recycle');
+    }
+  }
+
   #terminate(threadId: number, reason: 'recycle' | 'timeout'): void {
     const worker = this.#threadById(threadId);
     if (!worker) return;
     this.#replaced++;
     this.#memory.delete(threadId);
+    this.#answers.delete(threadId);
+    this.#retiring.delete(threadId);
     worker.once('exit', () => {
       this.#exitReason = reason;
       setImmediate(() => (this.#exitReason = null));

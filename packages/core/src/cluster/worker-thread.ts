@@ -38,17 +38,27 @@ if (data.memoryReportMs > 0) {
  */
 let completed = 0;
 let running = 0;
+/** Every job answered so far (results, refusals, hooks): the main thread terminates only after reading them all. */
+let answered = 0;
 let retiring = false;
+let retireSent = false;
 
 export default async function run(job: WorkerJob): Promise<WorkerOutcome> {
-  if (retiring) return { ok: false, refused: true, startedAt: Date.now(), stoppedAt: Date.now(), threadId };
+  if (retiring) {
+    answered++;
+    return { ok: false, refused: true, startedAt: Date.now(), stoppedAt: Date.now(), threadId };
+  }
   running++;
   try {
     return job.kind === 'execute' ? await execute(job) : await runHook(job);
   } finally {
     running--;
+    answered++;
     if (job.kind === 'execute' && data.recycle > 0 && ++completed >= data.recycle) retiring = true;
-    if (retiring && running === 0) setImmediate(() => post({ taskq: 'retire', threadId, tasks: completed }));
+    if (retiring && running === 0 && !retireSent) {
+      retireSent = true;
+      post({ taskq: 'retire', threadId, tasks: completed, answered });
+    }
   }
 }
 
