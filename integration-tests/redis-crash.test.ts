@@ -8,7 +8,7 @@ import { RedisServer } from './support/redis-server.js';
 
 // A cluster process on Redis killed with SIGKILL, and a Redis server restarted mid-run: no task is lost.
 const REDIS = process.env.TASKQ_REDIS_URL ?? 'redis://127.0.0.1:6379';
-const CLUSTER = fileURLToPath(new URL('./support/redis-crash-cluster.mjs', import.meta.url));
+const CLUSTER = fileURLToPath(new URL('./support/crash-cluster.mjs', import.meta.url));
 const TOTAL = 2000;
 const secret = randomBytes(16).toString('hex');
 
@@ -17,7 +17,7 @@ const cleanups: Array<() => Promise<void>> = [];
 
 function startCluster(url: string): Promise<ChildProcess> {
   const child = spawn(process.execPath, [CLUSTER], {
-    env: { ...process.env, TASKQ_URL: url, TASKQ_SECRET: secret },
+    env: { ...process.env, TASKQ_URL: url, TASKQ_SECRET: secret, TASKQ_RETRY: '2' },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   children.add(child);

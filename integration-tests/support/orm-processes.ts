@@ -1,9 +1,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
-const CLUSTER = fileURLToPath(new URL('./orm-crash-cluster.mjs', import.meta.url));
+const CLUSTER = fileURLToPath(new URL('./crash-cluster.mjs', import.meta.url));
 
-/** Cluster processes (support/orm-crash-cluster.mjs) started by a test; stopAll() ends whatever is left. */
+/** Cluster processes (support/crash-cluster.mjs) started by a test; stopAll() ends whatever is left. */
 export class ClusterProcesses {
   readonly #children = new Set<ChildProcess>();
 

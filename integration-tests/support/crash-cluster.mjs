@@ -1,5 +1,6 @@
-// One cluster process on the Redis broker and store, for redis-crash.test.ts.
-// Env: TASKQ_URL (broker and store, with ?prefix=), TASKQ_SECRET. Prints "ready" once started.
+// One cluster process for the crash tests (Redis, SQL): broker and store on one URL.
+// Env: TASKQ_URL (broker and store), TASKQ_SECRET, TASKQ_RETRY (lease seconds, default 3).
+// Prints "ready" once started; tests kill it with SIGKILL or stop it with SIGTERM.
 import { fileURLToPath } from 'node:url';
 import { Taskq } from '@taskq/core';
 
@@ -9,12 +10,12 @@ const q = new Taskq({
   secretKey: process.env.TASKQ_SECRET,
   broker: url,
   store: url,
-  tasks: [fileURLToPath(new URL('./redis-crash-tasks.mjs', import.meta.url))],
+  tasks: [fileURLToPath(new URL('./crash-tasks.mjs', import.meta.url))],
   workers: 2,
   concurrency: 10,
   bulk: 50,
   // short lease: the tasks a killed cluster held come back within seconds
-  retry: 2,
+  retry: Number(process.env.TASKQ_RETRY ?? 3),
   saveLimit: 0,
   scheduler: false,
   logLevel: 'warn',

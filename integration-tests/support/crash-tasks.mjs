@@ -1,4 +1,4 @@
-// Tasks for orm-crash.test.ts: short I/O-like work so 2,000 tasks take a few seconds.
+// Tasks for the crash tests: short I/O-like work so 2,000 tasks take a few seconds.
 export async function work(index) {
   await new Promise((resolve) => setTimeout(resolve, 5));
   return index;
