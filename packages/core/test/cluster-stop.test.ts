@@ -105,3 +105,13 @@ describe('stopping a cluster', () => {
     expect(linesOf(runs)).toEqual(['neighbour', 'neighbour']);
   });
 });
+
+describe('closing the client', () => {
+  it('stops its running clusters first, so nothing is left pulling from a closed broker', async () => {
+    const q = makeClient();
+    const handle = await q.cluster({ handleSignals: false }).start();
+    expect(await q.result(await q.enqueue('add', [1, 1]), { wait: 10_000 })).toBe(2);
+    await q.close();
+    expect(handle.status).toBe('Stopped');
+  });
+});

@@ -70,6 +70,7 @@ export class Taskq {
   #closed = false;
   /** Schedulers of clusters started in this process, woken when this client changes a schedule. */
   readonly #schedulers = new Set<Scheduler>();
+  readonly #clusters = new Set<ClusterHandle>();
 
   /** Create, list, update, pause, resume, delete and run schedules (see docs/scheduling.md). */
   readonly schedules: ScheduleApi;
@@ -246,12 +247,15 @@ export class Taskq {
 
   /** A cluster that runs this client's tasks; `start()` it. */
   cluster(options: ClusterOptions = {}): ClusterHandle {
-    return new ClusterHandle(this, options);
+    const handle = new ClusterHandle(this, options);
+    this.#clusters.add(handle);
+    return handle;
   }
 
-  /** Closes the broker and store connections this client opened. */
+  /** Stops the clusters started from this client (gracefully), then closes the connections it opened. */
   async close(): Promise<void> {
     if (this.#closed) return;
+    await Promise.all([...this.#clusters].map((cluster) => cluster.stop()));
     this.#closed = true;
     const runtime = await this.#runtime?.catch(() => null);
     await runtime?.close();
