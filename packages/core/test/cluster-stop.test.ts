@@ -84,6 +84,16 @@ describe('stopping a cluster', () => {
     expect(recycles).toBeGreaterThanOrEqual(600 / 25 - 2);
   });
 
+  it('a thread that exceeds maxHeapMb dies, its task fails as worker-lost, and the pool carries on', async () => {
+    client = makeClient({ workers: 1, maxHeapMb: 32, maxAttempts: 1 });
+    cluster = await client.cluster({ handleSignals: false }).start();
+    const hog = await client.enqueue('hog');
+    const record = await client.fetch(hog, { wait: 30_000 });
+    expect(record?.success).toBe(false);
+    expect(record?.error?.code).toBe('TASKQ_WORKER_LOST');
+    expect(await client.result(await client.enqueue('add', [1, 2]), { wait: 10_000 })).toBe(3);
+  });
+
   it('fails the other tasks of a killed thread as worker-lost and retries them', async () => {
     const runs = tempFile();
     // ackFailures does not apply: a task lost with its thread is not its own failure.
