@@ -17,7 +17,7 @@ import type { ScheduleInput } from '../scheduler/schedules.js';
 import { isScheduleStore } from '../scheduler/schedule-store.js';
 import { createRuntime } from './create-runtime.js';
 import { SyncRunner } from './sync-runner.js';
-import { poll } from './wait.js';
+import { poll } from '../util/poll.js';
 
 /** Options for one task (Django Q's q_options), plus what Node queues offer. */
 export interface TaskOptions extends LinkOptions {

@@ -3,6 +3,7 @@ import { hostname } from 'node:os';
 import { assertLeaseCoversTimeout } from '../config/config.js';
 import { ErrorCodes, TaskqError, toErrorInfo } from '../errors.js';
 import { TaskRegistry, toModuleUrl } from '../task/registry.js';
+import { poll } from '../util/poll.js';
 import { TaskFinisher } from './finisher.js';
 import { LeaseKeeper } from './lease-keeper.js';
 import { Monitor } from './monitor.js';
@@ -156,7 +157,7 @@ export class Cluster {
     await Promise.allSettled(this.#loops.values());
     const pool = this.#pool as WorkerPool;
     const monitor = this.#monitor as Monitor;
-    const drained = await waitUntil(() => pool.size === 0, deadlineMs);
+    const drained = (await poll(async () => (pool.size === 0 ? true : null), deadlineMs)) !== null;
     if (!drained) {
       logger.warn('stop deadline passed: aborting remaining tasks; the broker will redeliver them', {
         tasks: pool.size,
@@ -266,15 +267,4 @@ export class Cluster {
     process.off('SIGINT', this.#signalHandler);
     this.#signalHandler = null;
   }
-}
-
-async function waitUntil(condition: () => boolean, timeoutMs: number): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  let delay = 5;
-  while (!condition()) {
-    if (Date.now() >= deadline) return false;
-    await new Promise((resolve) => setTimeout(resolve, Math.min(delay, deadline - Date.now())));
-    delay = Math.min(delay * 2, 50);
-  }
-  return true;
 }
