@@ -344,11 +344,6 @@ export class ClusterHandle {
   stat() {
     return this.#cluster?.stat() ?? null;
   }
-
-  /** The underlying sentinel, for advanced use (adding parts before start is done by the client). */
-  get sentinel(): Cluster | null {
-    return this.#cluster;
-  }
 }
 
 export type { TaskRecord };

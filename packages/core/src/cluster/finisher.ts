@@ -17,10 +17,9 @@ export interface FinishedTask {
 /** Runs hook tasks: on the worker pool in a cluster, inline in sync mode. */
 export type HookRunner = (func: string, record: TaskRecord) => Promise<WorkerOutcome>;
 
-/** What finishing decided for each task, for the caller to act on. */
+/** What finishing decided, for the caller to act on: the receipts to acknowledge. */
 export interface FinishReport {
   acknowledged: string[];
-  records: TaskRecord[];
 }
 
 /**
@@ -67,7 +66,7 @@ export class TaskFinisher {
     for (let i = 0; i < batch.length; i++) {
       this.runtime.events.emit('postExecute', records[i] as TaskRecord, (batch[i] as FinishedTask).message);
     }
-    return { acknowledged, records };
+    return { acknowledged };
   }
 
   toRecord(item: FinishedTask): TaskRecord {

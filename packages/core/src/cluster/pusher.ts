@@ -31,11 +31,6 @@ export class Pusher {
     private readonly leases: LeaseKeeper,
   ) {}
 
-  /** Tasks pulled and not yet finished (the local task queue plus running tasks). */
-  get held(): number {
-    return this.pool.size;
-  }
-
   get capacity(): number {
     const { queueLimit, workers, concurrency } = this.runtime.config;
     return queueLimit + workers * concurrency - this.pool.size - this.monitor.size;
