@@ -58,3 +58,83 @@ export interface RoundResult {
   latencyP95Ms: number | null;
   peakRssMb: number;
 }
+
+/** Start times and enqueue→start latencies of one round, as consumers report them. */
+export class RoundRecorder {
+  readonly starts: number[] = [];
+  readonly latencies: number[] = [];
+  completed = 0;
+  lastDone = 0;
+
+  /** A task started at `started` (hrnow) that was enqueued at `enqueuedAt`. */
+  started(started: number, enqueuedAt: number): void {
+    this.starts.push(started);
+    this.latencies.push(started - enqueuedAt);
+  }
+
+  /** `count` tasks finished now. */
+  finished(count = 1): void {
+    this.completed += count;
+    this.lastDone = hrnow();
+  }
+
+  result(system: string, tasks: number, enqueueRate: number | null, peakRssMb: number): RoundResult {
+    return {
+      system,
+      tasks,
+      throughput: round(tasks / ((this.lastDone - Math.min(...this.starts)) / 1000)),
+      enqueueRate,
+      latencyP50Ms: percentile(this.latencies, 50),
+      latencyP95Ms: percentile(this.latencies, 95),
+      peakRssMb,
+    };
+  }
+}
+
+export interface LoadPlan {
+  tasks: number;
+  /** Tasks per second; 0 = enqueue everything first in bulk, then start the consumers. */
+  paced: number;
+  pacedSeconds: number;
+}
+
+/** How one system is driven: the same two load shapes for every system compared. */
+export interface LoadDriver {
+  startConsumers(): Promise<void>;
+  /** Paced mode: send one task stamped with its enqueue time. */
+  sendOne(enqueuedAt: number): Promise<void>;
+  /** Bulk mode: send `count` tasks stamped with one enqueue time. */
+  sendChunk(count: number, enqueuedAt: number): Promise<void>;
+}
+
+const CHUNK = 1000;
+
+/**
+ * Paced: consumers start first and tasks arrive at `paced` per second (latency).
+ * Bulk: every task is enqueued in chunks of 1,000 (the enqueue rate), then the
+ * consumers start (throughput). Returns the task count and the bulk enqueue rate.
+ */
+export async function sendLoad(
+  plan: LoadPlan,
+  driver: LoadDriver,
+): Promise<{ total: number; enqueueRate: number | null }> {
+  if (plan.paced > 0) {
+    await driver.startConsumers();
+    await sleep(500); // consumers up and blocked on an empty queue
+    const total = plan.paced * plan.pacedSeconds;
+    const began = hrnow();
+    for (let i = 0; i < total; i++) {
+      const wait = began + (i * 1000) / plan.paced - hrnow();
+      if (wait > 0) await sleep(wait);
+      await driver.sendOne(hrnow());
+    }
+    return { total, enqueueRate: null };
+  }
+  const began = hrnow();
+  for (let sent = 0; sent < plan.tasks; sent += CHUNK) {
+    await driver.sendChunk(Math.min(CHUNK, plan.tasks - sent), hrnow());
+  }
+  const enqueueRate = round(plan.tasks / ((hrnow() - began) / 1000));
+  await driver.startConsumers();
+  return { total: plan.tasks, enqueueRate };
+}

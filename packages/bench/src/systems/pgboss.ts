@@ -1,7 +1,5 @@
 import PgBoss from 'pg-boss';
-import { hrnow, percentile, round, sampleRss, sleep, until, type RoundResult } from '../measure.js';
-
-const INSERT_CHUNK = 1000;
+import { hrnow, RoundRecorder, sampleRss, sendLoad, until, type RoundResult } from '../measure.js';
 
 export interface PgBossRoundOptions {
   connectionString: string;
@@ -31,10 +29,7 @@ export async function runPgBossRound(options: PgBossRoundOptions): Promise<Round
   boss.on('error', (error) => console.error('pg-boss', error.message));
   await boss.start();
   await boss.createQueue('bench');
-  const starts: number[] = [];
-  const latencies: number[] = [];
-  let completed = 0;
-  let lastDone = 0;
+  const round = new RoundRecorder();
   const work = async () => {
     for (let i = 0; i < options.workers; i++) {
       await boss.work<{ t: number }>(
@@ -44,51 +39,22 @@ export async function runPgBossRound(options: PgBossRoundOptions): Promise<Round
           await Promise.all(
             jobs.map(async (job) => {
               const started = hrnow();
-              starts.push(started);
-              latencies.push(started - Number(job.data.t));
+              round.started(started, Number(job.data.t));
               return started;
             }),
           );
-          completed += jobs.length;
-          lastDone = hrnow();
+          round.finished(jobs.length);
         },
       );
     }
   };
-  let enqueueRate: number | null = null;
-  let total = options.tasks;
-  if (options.paced > 0) {
-    await work();
-    await sleep(500);
-    total = options.paced * options.pacedSeconds;
-    const began = hrnow();
-    for (let i = 0; i < total; i++) {
-      const due = began + (i * 1000) / options.paced;
-      const wait = due - hrnow();
-      if (wait > 0) await sleep(wait);
-      await boss.send('bench', { t: hrnow() });
-    }
-  } else {
-    const began = hrnow();
-    for (let sent = 0; sent < total; sent += INSERT_CHUNK) {
-      const count = Math.min(INSERT_CHUNK, total - sent);
-      const t = hrnow();
-      await boss.insert(Array.from({ length: count }, () => ({ name: 'bench', data: { t } })));
-    }
-    enqueueRate = round(total / ((hrnow() - began) / 1000));
-    await work();
-  }
+  const { total, enqueueRate } = await sendLoad(options, {
+    startConsumers: work,
+    sendOne: async (t) => void (await boss.send('bench', { t })),
+    sendChunk: (count, t) => boss.insert(Array.from({ length: count }, () => ({ name: 'bench', data: { t } }))),
+  });
   // completion is counted when a batch's handler resolves; pg-boss marks the rows completed right after
-  await until(() => completed >= total, 600_000, 'pg-boss round');
+  await until(() => round.completed >= total, 600_000, 'pg-boss round');
   await boss.stop({ graceful: true, wait: true, timeout: 30_000 });
-  const first = Math.min(...starts);
-  return {
-    system: 'pg-boss',
-    tasks: total,
-    throughput: round(total / ((lastDone - first) / 1000)),
-    enqueueRate,
-    latencyP50Ms: percentile(latencies, 50),
-    latencyP95Ms: percentile(latencies, 95),
-    peakRssMb: peakRss(),
-  };
+  return round.result('pg-boss', total, enqueueRate, peakRss());
 }

@@ -1,9 +1,8 @@
 import { fileURLToPath } from 'node:url';
 import { Taskq, type TaskRecord } from '@taskq/core';
-import { hrnow, percentile, round, sampleRss, sleep, until, type RoundResult } from '../measure.js';
+import { RoundRecorder, sampleRss, sendLoad, until, type RoundResult } from '../measure.js';
 
 const TASKS = fileURLToPath(new URL('../tasks.js', import.meta.url));
-const ENQUEUE_CHUNK = 1000;
 
 export interface TaskqRoundOptions {
   broker: string;
@@ -38,54 +37,22 @@ export async function runTaskqRound(options: TaskqRoundOptions): Promise<RoundRe
     logLevel: 'warn',
     scheduler: false,
   });
-  const starts: number[] = [];
-  const latencies: number[] = [];
-  let lastDone = 0;
+  const round = new RoundRecorder();
   q.on('postExecute', (record: TaskRecord, task) => {
-    lastDone = hrnow();
     const started = Number(JSON.parse(record.result ?? 'NaN'));
-    const enqueuedAt = Number(task.args[0]);
-    if (record.success && Number.isFinite(started)) {
-      starts.push(started);
-      latencies.push(started - enqueuedAt);
-    }
+    if (record.success && Number.isFinite(started)) round.started(started, Number(task.args[0]));
+    round.finished();
   });
   await q.runtime();
   const cluster = q.cluster({ handleSignals: false });
-  let enqueueRate: number | null = null;
-  let total = options.tasks;
-  if (options.paced > 0) {
-    await cluster.start();
-    await sleep(500); // threads up, pusher blocked on an empty queue
-    total = options.paced * options.pacedSeconds;
-    const began = hrnow();
-    for (let i = 0; i < total; i++) {
-      const due = began + (i * 1000) / options.paced;
-      const wait = due - hrnow();
-      if (wait > 0) await sleep(wait);
-      await q.enqueue('noop', [hrnow()]);
-    }
-  } else {
-    const began = hrnow();
-    for (let sent = 0; sent < total; sent += ENQUEUE_CHUNK) {
-      const count = Math.min(ENQUEUE_CHUNK, total - sent);
-      const at = hrnow();
-      await q.enqueueMany(Array.from({ length: count }, () => ({ task: 'noop', args: [at] })));
-    }
-    enqueueRate = round(total / ((hrnow() - began) / 1000));
-    await cluster.start();
-  }
-  await until(() => latencies.length >= total, 600_000, 'taskq round');
+  const { total, enqueueRate } = await sendLoad(options, {
+    startConsumers: async () => void (await cluster.start()),
+    sendOne: async (t) => void (await q.enqueue('noop', [t])),
+    sendChunk: async (count, t) =>
+      void (await q.enqueueMany(Array.from({ length: count }, () => ({ task: 'noop', args: [t] })))),
+  });
+  await until(() => round.latencies.length >= total, 600_000, 'taskq round');
   await cluster.stop();
   await q.close();
-  const first = Math.min(...starts);
-  return {
-    system: 'taskq',
-    tasks: total,
-    throughput: round(total / ((lastDone - first) / 1000)),
-    enqueueRate,
-    latencyP50Ms: percentile(latencies, 50),
-    latencyP95Ms: percentile(latencies, 95),
-    peakRssMb: peakRss(),
-  };
+  return round.result('taskq', total, enqueueRate, peakRss());
 }
