@@ -6,7 +6,7 @@ import { createConnection } from 'mysql2/promise';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Taskq } from '@taskq/core';
-import { ClusterProcesses, eventually } from './support/orm-processes.js';
+import { ClusterProcesses, eventually } from './support/cluster-processes.js';
 
 // kill -9 of a cluster process while it works through 2,000 tasks loses none: PostgreSQL (the
 // requirement), and the same on SQLite and MariaDB.

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Taskq } from '@taskq/core';
-import { ClusterProcesses } from './support/orm-processes.js';
+import { ClusterProcesses } from './support/cluster-processes.js';
 
 // The embedded default: one SQLite file shared by an enqueuing process and two cluster processes.
 const dir = mkdtempSync(join(tmpdir(), 'taskq-sqlite-'));

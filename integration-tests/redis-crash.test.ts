@@ -1,58 +1,23 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Taskq } from '@taskq/core';
+import { ClusterProcesses, eventually } from './support/cluster-processes.js';
 import { RedisServer } from './support/redis-server.js';
 
 // A cluster process on Redis killed with SIGKILL, and a Redis server restarted mid-run: no task is lost.
 const REDIS = process.env.TASKQ_REDIS_URL ?? 'redis://127.0.0.1:6379';
-const CLUSTER = fileURLToPath(new URL('./support/crash-cluster.mjs', import.meta.url));
 const TOTAL = 2000;
 const secret = randomBytes(16).toString('hex');
 
-const children = new Set<ChildProcess>();
+const clusters: ClusterProcesses[] = [];
 const cleanups: Array<() => Promise<void>> = [];
 
-function startCluster(url: string): Promise<ChildProcess> {
-  const child = spawn(process.execPath, [CLUSTER], {
-    env: { ...process.env, TASKQ_URL: url, TASKQ_SECRET: secret, TASKQ_RETRY: '2' },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  children.add(child);
-  child.once('exit', () => children.delete(child));
-  return new Promise((resolve, reject) => {
-    let out = '';
-    const timer = setTimeout(() => reject(new Error('the cluster process did not start within 30 s')), 30_000);
-    child.stdout!.on('data', (chunk: Buffer) => {
-      out += chunk.toString();
-      if (out.includes('ready')) {
-        clearTimeout(timer);
-        resolve(child);
-      }
-    });
-    child.once('exit', (code, signal) => {
-      clearTimeout(timer);
-      reject(new Error(`the cluster process exited (${code ?? signal}) before it was ready`));
-    });
-  });
-}
-
-function stop(child: ChildProcess, signal: NodeJS.Signals): Promise<void> {
-  return new Promise((resolve) => {
-    if (child.exitCode !== null || child.signalCode !== null) return resolve();
-    child.once('exit', () => resolve());
-    child.kill(signal);
-  });
-}
-
-async function eventually(check: () => Promise<boolean>, what: string, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
+/** Cluster processes on `url` with a 2 s lease, so a killed cluster's tasks come back quickly. */
+function clusterProcesses(url: string): ClusterProcesses {
+  const processes = new ClusterProcesses(url, secret, { TASKQ_RETRY: '2' });
+  clusters.push(processes);
+  return processes;
 }
 
 /** A client on `url` (with a unique key prefix) that enqueues TOTAL tasks and can check their results. */
@@ -88,7 +53,7 @@ async function deleteKeys(url: string, prefix: string): Promise<void> {
 }
 
 afterAll(async () => {
-  await Promise.all([...children].map((c) => stop(c, 'SIGKILL')));
+  await Promise.all(clusters.map((processes) => processes.stopAll()));
   for (const cleanup of cleanups.reverse()) await cleanup().catch(() => undefined);
 }, 60_000);
 
@@ -98,18 +63,19 @@ describe('Redis broker: crashes lose nothing', () => {
     const url = `${REDIS}?prefix=${prefix}`;
     cleanups.push(() => deleteKeys(REDIS, prefix));
     const { saved, succeeded, verify } = await setUp(url);
+    const processes = clusterProcesses(url);
 
-    const first = await startCluster(url);
+    const first = await processes.start();
     await eventually(async () => (await saved()) >= TOTAL / 4, 'a quarter of the results', 60_000);
-    await stop(first, 'SIGKILL');
+    await processes.stop(first, 'SIGKILL');
     const atKill = await saved();
     expect(atKill).toBeLessThan(TOTAL); // it really died mid-run
 
-    const second = await startCluster(url);
+    const second = await processes.start();
     await eventually(async () => (await succeeded()) >= TOTAL, 'every result after the restart', 90_000);
     // Leases of the killed cluster's tasks have lapsed and been redelivered; nothing is left behind.
     await verify();
-    await stop(second, 'SIGTERM');
+    await processes.stop(second, 'SIGTERM');
   }, 180_000);
 
   it(`the Redis server restarted mid-run: each of ${TOTAL} tasks ends with exactly one saved result`, async () => {
@@ -117,8 +83,9 @@ describe('Redis broker: crashes lose nothing', () => {
     cleanups.push(() => server.stop());
     const url = `${server.url}?prefix=taskq-restart`;
     const { saved, succeeded, verify } = await setUp(url);
+    const processes = clusterProcesses(url);
 
-    const cluster = await startCluster(url);
+    const cluster = await processes.start();
     await eventually(async () => (await saved()) >= TOTAL / 4, 'a quarter of the results', 60_000);
     const beforeOutage = await saved();
     await server.kill();
@@ -129,6 +96,6 @@ describe('Redis broker: crashes lose nothing', () => {
     await eventually(async () => (await succeeded()) >= TOTAL, 'every result after the Redis restart', 90_000);
     await verify();
     expect(cluster.exitCode).toBeNull(); // the cluster rode out the outage
-    await stop(cluster, 'SIGTERM');
+    await processes.stop(cluster, 'SIGTERM');
   }, 180_000);
 });

@@ -10,12 +10,14 @@ export class ClusterProcesses {
   constructor(
     readonly url: string,
     readonly secret: string,
+    /** Extra environment for the processes, e.g. { TASKQ_RETRY: '2' }. */
+    readonly env: Record<string, string> = {},
   ) {}
 
   /** Resolves once the process printed "ready" (its cluster started). */
   start(): Promise<ChildProcess> {
     const child = spawn(process.execPath, [CLUSTER], {
-      env: { ...process.env, TASKQ_URL: this.url, TASKQ_SECRET: this.secret },
+      env: { ...process.env, ...this.env, TASKQ_URL: this.url, TASKQ_SECRET: this.secret },
       stdio: ['ignore', 'pipe', 'inherit'],
     });
     this.#children.add(child);
