@@ -3,7 +3,7 @@ import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Taskq } from '@taskq/core';
 import { ClusterProcesses, eventually } from './support/cluster-processes.js';
-import { RedisServer } from './support/redis-server.js';
+import { RedisServer } from '../packages/redis/test/support/redis-server.js';
 
 // A cluster process on Redis killed with SIGKILL, and a Redis server restarted mid-run: no task is lost.
 const REDIS = process.env.TASKQ_REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -79,7 +79,7 @@ describe('Redis broker: crashes lose nothing', () => {
   }, 180_000);
 
   it(`the Redis server restarted mid-run: each of ${TOTAL} tasks ends with exactly one saved result`, async () => {
-    const server = await RedisServer.start();
+    const server = await RedisServer.start({ persist: true });
     cleanups.push(() => server.stop());
     const url = `${server.url}?prefix=taskq-restart`;
     const { saved, succeeded, verify } = await setUp(url);

@@ -1,10 +1,9 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
-import { makeRecord, uniqueName, waitFor } from '@taskq/conformance';
+import { makeRecord, uniqueName } from '@taskq/conformance';
 import { createBroker, createStore } from '@taskq/core';
 import { RedisBroker, RedisStore, brokerFactory, parseRedisUrl, storeFactory } from '../src/index.js';
+import { freePort, RedisServer } from './support/redis-server.js';
 
 const url = process.env.TASKQ_REDIS_URL ?? 'redis://127.0.0.1:6379';
 const prefix = uniqueName('taskq-redis-test');
@@ -131,47 +130,18 @@ describe('priorities', () => {
 });
 
 describe('server restart', () => {
-  let server: ChildProcess | undefined;
+  let server: RedisServer | undefined;
 
-  afterEach(() => {
-    server?.kill('SIGKILL');
+  afterEach(async () => {
+    await server?.stop();
     server = undefined;
   });
 
-  async function startRedis(port: number): Promise<ChildProcess> {
-    const child = spawn(
-      'redis-server',
-      ['--port', String(port), '--save', '', '--appendonly', 'no', '--daemonize', 'no'],
-      {
-        stdio: 'ignore',
-      },
-    );
-    const probe = new Redis({ port, lazyConnect: true, retryStrategy: () => 50, maxRetriesPerRequest: 1 });
-    probe.on('error', () => undefined);
-    await waitFor(
-      () =>
-        probe.ping().then(
-          () => true,
-          () => false,
-        ),
-      { timeoutMs: 10_000, message: 'redis-server up' },
-    );
-    probe.disconnect();
-    return child;
-  }
-
-  async function stopRedis(child: ChildProcess): Promise<void> {
-    const exited = new Promise((resolve) => child.once('exit', resolve));
-    child.kill('SIGKILL');
-    await exited;
-  }
-
   it('an idle consumer blocks in Redis instead of polling', async () => {
-    const port = await freePort();
-    server = await startRedis(port);
-    const broker = track(new RedisBroker({ url: `redis://127.0.0.1:${port}`, queue: 'idle', retrySeconds: 30 }));
+    server = await RedisServer.start();
+    const broker = track(new RedisBroker({ url: server.url, queue: 'idle', retrySeconds: 30 }));
     await broker.ping();
-    const admin = new Redis({ port });
+    const admin = new Redis({ port: server.port });
     await admin.config('RESETSTAT');
     expect(await broker.dequeue({ waitMs: 3000 })).toEqual([]);
     const stats = await admin.info('commandstats');
@@ -183,21 +153,20 @@ describe('server restart', () => {
   });
 
   it('reconnects after a restart; calls made during the outage wait and then succeed', async () => {
-    const port = await freePort();
-    server = await startRedis(port);
-    const options = { url: `redis://127.0.0.1:${port}`, queue: 'restart', retrySeconds: 30 };
+    server = await RedisServer.start();
+    const options = { url: server.url, queue: 'restart', retrySeconds: 30 };
     const broker = track(new RedisBroker(options));
     const store = track(new RedisStore({ url: options.url, namespace: 'restart' }));
     await broker.enqueue('before');
     expect((await broker.dequeue()).map((d) => d.payload)).toEqual(['before']);
 
-    await stopRedis(server);
+    await server.kill();
     // A consumer blocked during the outage, and an enqueue issued while Redis is down.
     const waiting = broker.dequeue({ max: 10, waitMs: 20_000 });
     const enqueued = broker.enqueue('during');
     const saved = store.saveMany([makeRecord({ id: 'a'.repeat(32) })]);
     await new Promise((resolve) => setTimeout(resolve, 300));
-    server = await startRedis(port);
+    await server.start();
 
     expect(typeof (await enqueued)).toBe('string');
     expect((await waiting).map((d) => d.payload)).toEqual(['during']);
@@ -207,14 +176,3 @@ describe('server restart', () => {
     await store.ping();
   }, 60_000);
 });
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
-    });
-  });
-}

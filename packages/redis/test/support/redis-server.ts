@@ -5,15 +5,22 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 
-/** A redis-server on a spare loopback port that a test owns: start, kill, restart on the same data. */
+/**
+ * A redis-server on a spare loopback port that a test owns: start, kill, start again.
+ * With `persist`, an append-only file fsynced on every write keeps what Redis acknowledged
+ * across a SIGKILL (crash tests); without it a restart begins empty.
+ */
 export class RedisServer {
   readonly dir = mkdtempSync(join(tmpdir(), 'taskq-redis-'));
   #child: ChildProcess | null = null;
 
-  private constructor(readonly port: number) {}
+  private constructor(
+    readonly port: number,
+    readonly persist: boolean,
+  ) {}
 
-  static async start(): Promise<RedisServer> {
-    const server = new RedisServer(await freePort());
+  static async start(options: { persist?: boolean } = {}): Promise<RedisServer> {
+    const server = new RedisServer(await freePort(), options.persist ?? false);
     await server.start();
     return server;
   }
@@ -22,10 +29,11 @@ export class RedisServer {
     return `redis://127.0.0.1:${this.port}`;
   }
 
-  /** AOF with fsync on every write: a SIGKILL loses nothing that Redis acknowledged. */
   async start(): Promise<void> {
     const args = ['--port', String(this.port), '--bind', '127.0.0.1', '--dir', this.dir, '--save', ''];
-    args.push('--appendonly', 'yes', '--appendfsync', 'always', '--daemonize', 'no');
+    if (this.persist) args.push('--appendonly', 'yes', '--appendfsync', 'always');
+    else args.push('--appendonly', 'no');
+    args.push('--daemonize', 'no');
     this.#child = spawn('redis-server', args, { stdio: 'ignore' });
     const probe = new Redis({ port: this.port, lazyConnect: true, retryStrategy: () => 50, maxRetriesPerRequest: 1 });
     probe.on('error', () => undefined);
