@@ -1,5 +1,5 @@
-import { MemoryBroker, MemoryStore } from '@taskq/core';
-import { runBrokerSuite, runResultStoreSuite } from '../src/index.js';
+import { MemoryBroker, MemoryScheduleStore, MemoryStore } from '@taskq/core';
+import { runBrokerSuite, runResultStoreSuite, runScheduleStoreSuite } from '../src/index.js';
 
 const capabilities = new MemoryBroker({ queue: 'probe', retrySeconds: 1 }).capabilities;
 
@@ -24,3 +24,6 @@ runResultStoreSuite({
   capabilities: new MemoryStore().capabilities,
   create: async () => new MemoryStore(),
 });
+
+runScheduleStoreSuite({ name: 'MemoryScheduleStore', create: async () => new MemoryScheduleStore() });
+runScheduleStoreSuite({ name: 'MemoryStore (result store with schedules)', create: async () => new MemoryStore() });

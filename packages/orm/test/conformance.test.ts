@@ -1,6 +1,5 @@
-import { afterAll, describe, it } from 'vitest';
-import { runBrokerSuite, runResultStoreSuite } from '@taskq/conformance';
-import { runScheduleStoreSuite } from '@taskq/core';
+import { afterAll, describe } from 'vitest';
+import { runBrokerSuite, runResultStoreSuite, runScheduleStoreSuite } from '@taskq/conformance';
 import { SQL_BROKER_CAPABILITIES, SQL_STORE_CAPABILITIES, SqlBroker, SqlStore } from '../src/index.js';
 import { allDatabases } from './support/databases.js';
 
@@ -32,13 +31,12 @@ for (const database of databases) {
       create: () => emptyStore(database.url('store_')),
     });
 
-    runScheduleStoreSuite(
-      `SqlStore on ${database.name}`,
-      async () => {
+    runScheduleStoreSuite({
+      name: `SqlStore on ${database.name}`,
+      create: async () => {
         const store = await emptyStore(database.url('schedules_'));
         return { store, cleanup: () => store.close() };
       },
-      { describe, it },
-    );
+    });
   });
 }

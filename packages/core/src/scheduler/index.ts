@@ -1,6 +1,5 @@
 export * from './schedule-store.js';
 export * from './memory-schedule-store.js';
-export * from './schedule-store-suite.js';
 export { isValidTimeZone } from './zoned-time.js';
 export { slotAfter, slotAtOrAfter, nextRunAfter, upcomingSlots, type SlotRule } from './next-run.js';
 export * from './validate.js';

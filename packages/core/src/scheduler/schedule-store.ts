@@ -10,7 +10,7 @@ import type { LinkOptions } from '../task/task.js';
  * Stores are dumb on purpose: they persist the fields they are given and never
  * read a clock, compute a next run or validate. The client functions in
  * `schedules.ts` and the {@link Scheduler} do that. Run
- * `runScheduleStoreSuite` (schedule-store-suite.ts) against an implementation.
+ * `runScheduleStoreSuite` (from `@taskq/conformance`) against an implementation.
  *
  * Method names carry "Schedule" so one object can implement both this and
  * `ResultStore` (whose `get`/`list`/`delete` are about tasks).

@@ -1,24 +1,6 @@
 import assert from 'node:assert/strict';
-import { isTaskqError } from '../errors.js';
-import { newTaskId } from '../task/ids.js';
-import type { Schedule, ScheduleStore } from './schedule-store.js';
-
-/**
- * The ScheduleStore conformance suite. It imports no test runner: pass your
- * runner's `describe` and `it` (vitest, node:test, …), e.g.
- *
- * ```ts
- * import { describe, it } from 'vitest';
- * runScheduleStoreSuite('sql', async () => ({ store: await makeStore(), cleanup: () => dropIt() }), { describe, it });
- * ```
- *
- * The factory must return an EMPTY store for every test (due queries look at
- * every schedule in it); isolate with a fresh schema, table prefix or database.
- */
-export interface SuiteRunner {
-  describe(name: string, body: () => void): unknown;
-  it(name: string, body: () => Promise<void>): unknown;
-}
+import { describe, it } from 'vitest';
+import { isTaskqError, newTaskId, type Schedule, type ScheduleStore } from '@taskq/core';
 
 export interface ScheduleStoreHarness {
   store: ScheduleStore;
@@ -292,11 +274,22 @@ const CASES: Case[] = [
   ],
 ];
 
-export function runScheduleStoreSuite(label: string, factory: ScheduleStoreFactory, runner: SuiteRunner): void {
-  runner.describe(`ScheduleStore conformance: ${label}`, () => {
+export interface ScheduleStoreSuiteOptions {
+  /** Shown in the suite's title, e.g. "SqlStore on postgres". */
+  name: string;
+  /**
+   * Returns an EMPTY store for every test (due queries look at every schedule
+   * in it): isolate with a fresh schema, table prefix or database.
+   */
+  create: ScheduleStoreFactory;
+}
+
+/** The ScheduleStore conformance suite (SPEC section 7): exactly-once claims, due queries, edits. */
+export function runScheduleStoreSuite(options: ScheduleStoreSuiteOptions): void {
+  describe(`${options.name}: schedule store conformance`, () => {
     for (const [name, body] of CASES) {
-      runner.it(name, async () => {
-        const made = await factory();
+      it(name, async () => {
+        const made = await options.create();
         const harness: ScheduleStoreHarness = 'store' in made ? made : { store: made };
         try {
           await body(harness.store);
