@@ -10,7 +10,7 @@ export class ClusterProcesses {
   constructor(
     readonly url: string,
     readonly secret: string,
-    /** Extra environment for the processes, e.g. { TASKQ_RETRY: '2' }. */
+    /** Extra environment for the processes, e.g. { TASKQ_RETRY: '2' } or { TASKQ_STORE_URL: 'redis://…' }. */
     readonly env: Record<string, string> = {},
   ) {}
 

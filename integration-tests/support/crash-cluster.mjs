@@ -1,5 +1,5 @@
-// One cluster process for the crash tests (Redis, SQL): broker and store on one URL.
-// Env: TASKQ_URL (broker and store), TASKQ_SECRET, TASKQ_RETRY (lease seconds, default 3).
+// One cluster process for the crash tests: broker and store on one URL, or the store on its own.
+// Env: TASKQ_URL (broker, and store unless TASKQ_STORE_URL is set), TASKQ_SECRET, TASKQ_RETRY (lease seconds, default 3).
 // Prints "ready" once started; tests kill it with SIGKILL or stop it with SIGTERM.
 import { fileURLToPath } from 'node:url';
 import { Taskq } from '@taskq/core';
@@ -9,7 +9,7 @@ const q = new Taskq({
   name: 'crash',
   secretKey: process.env.TASKQ_SECRET,
   broker: url,
-  store: url,
+  store: process.env.TASKQ_STORE_URL ?? url,
   tasks: [fileURLToPath(new URL('./crash-tasks.mjs', import.meta.url))],
   workers: 2,
   concurrency: 10,
