@@ -1,0 +1,2 @@
+export { IronMqServer, type IronMqServerOptions } from './server.js';
+export { ApiError, Queue, type StoredMessage } from './queue.js';
