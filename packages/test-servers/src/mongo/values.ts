@@ -1,0 +1,54 @@
+import { Binary, Decimal128, Long, ObjectId, Timestamp, type Document } from 'bson';
+
+/**
+ * A string that is equal for two values exactly when MongoDB treats them as
+ * the same index key: 1, 1.0 and Long(1) are one key, a string "1" another.
+ */
+export function canonical(value: unknown): string {
+  if (value === null || value === undefined) return 'null';
+  if (typeof value === 'number') return `n:${Object.is(value, -0) ? 0 : value}`;
+  if (typeof value === 'bigint') return `n:${value}`;
+  if (typeof value === 'string') return `s:${JSON.stringify(value)}`;
+  if (typeof value === 'boolean') return `b:${value}`;
+  if (value instanceof Date) return `d:${value.getTime()}`;
+  if (value instanceof ObjectId) return `o:${value.toHexString()}`;
+  if (value instanceof Long) return `n:${value.toString()}`;
+  if (value instanceof Decimal128) return `n:${value.toString()}`;
+  if (value instanceof Binary) return `x:${value.sub_type}:${Buffer.from(value.buffer).toString('base64')}`;
+  if (value instanceof Timestamp) return `t:${value.toString()}`;
+  if (value instanceof RegExp) return `r:${value.source}/${value.flags}`;
+  if (Array.isArray(value)) return `[${value.map(canonical).join(',')}]`;
+  if (typeof value === 'object') {
+    const entries = Object.entries(value as Document).map(([k, v]) => `${JSON.stringify(k)}:${canonical(v)}`);
+    return `{${entries.join(',')}}`;
+  }
+  return `?:${String(value)}`;
+}
+
+/** A deep copy that keeps BSON value classes (immutable) and copies Dates, arrays and plain objects. */
+export function clone<T>(value: T): T {
+  if (value instanceof Date) return new Date(value.getTime()) as T;
+  if (Array.isArray(value)) return value.map(clone) as T;
+  if (value !== null && typeof value === 'object' && Object.getPrototypeOf(value) === Object.prototype) {
+    const out: Document = {};
+    for (const [k, v] of Object.entries(value as Document)) out[k] = clone(v);
+    return out as T;
+  }
+  return value;
+}
+
+/** The value at a dotted path; undefined when any step is missing. */
+export function getPath(doc: Document, path: string): unknown {
+  let current: unknown = doc;
+  for (const part of path.split('.')) {
+    if (current === null || typeof current !== 'object') return undefined;
+    current = (current as Document)[part];
+  }
+  return current;
+}
+
+/** True for `{ $op: … }` documents (an update with operators rather than a replacement). */
+export function isOperatorDocument(doc: Document): boolean {
+  const keys = Object.keys(doc);
+  return keys.length > 0 && keys.every((k) => k.startsWith('$'));
+}
