@@ -16,6 +16,10 @@ export interface TaskqEvents {
   workerLost: [info: { threadId: number; taskIds: string[]; reason: string }];
   recycle: [info: { threadId: number; tasks: number }];
   timeout: [info: { taskId: string; name: string; func: string; seconds: number }];
+  /** A failed execution will run again: re-sent now by a retry policy, or left for the broker to redeliver. */
+  retry: [
+    info: { taskId: string; name: string; func: string; queue: string; attempt: number; via: 'policy' | 'redelivery' },
+  ];
   rejectedPackage: [info: { receipt: string; error: ErrorInfo }];
   reincarnation: [info: { part: string; error: ErrorInfo }];
   error: [error: Error];

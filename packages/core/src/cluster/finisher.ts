@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { toErrorInfo, type ErrorInfo } from '../errors.js';
+import { reportFailure } from '../observability/reporters.js';
 import { buildTaskMessage, type MessageParts } from '../task/message.js';
 import type { TaskMessage, TaskRecord } from '../task/task.js';
 import { ITER_GROUP_PREFIX } from '../store/result-store.js';
@@ -15,7 +15,7 @@ export interface FinishedTask {
 }
 
 /** Runs hook tasks: on the worker pool in a cluster, inline in sync mode. */
-export type HookRunner = (func: string, record: TaskRecord) => Promise<WorkerOutcome>;
+export type HookRunner = (func: string, record: TaskRecord, trace?: Record<string, string>) => Promise<WorkerOutcome>;
 
 /** What finishing decided, for the caller to act on: the receipts to acknowledge. */
 export interface FinishReport {
@@ -57,10 +57,12 @@ export class TaskFinisher {
       // Not final: either re-sent now by a retry policy (acknowledge this delivery) or left for redelivery.
       const acknowledge = final || (await this.#retryWithPolicy(item, record));
       if (acknowledge && item.receipt !== undefined) acknowledged.push(item.receipt);
-      if (final && item.message.chain?.length) followUps.push(this.#advanceChain(item.message));
+      // The trace continues from the execution's span when the thread recorded one (see observability/).
+      const trace = item.outcome.trace ?? item.message.trace;
+      if (final && item.message.chain?.length) followUps.push(this.#advanceChain(item.message, trace));
       if (final && item.message.iter) followUps.push(this.#collateIter(item.message));
-      if (item.message.hook) followUps.push(this.#hook(item.message.hook, record));
-      if (!record.success) this.#report(item.message, record.error as ErrorInfo);
+      if (item.message.hook) followUps.push(this.#hook(item.message.hook, record, trace));
+      if (!record.success) this.#failed(item, record, final, acknowledge);
     }
     await Promise.all(followUps);
     for (let i = 0; i < batch.length; i++) {
@@ -146,14 +148,16 @@ export class TaskFinisher {
     return true;
   }
 
-  async #advanceChain(message: TaskMessage): Promise<void> {
+  async #advanceChain(message: TaskMessage, trace: Record<string, string> | undefined): Promise<void> {
     const [next, ...rest] = message.chain ?? [];
     if (next === undefined) return;
     const parts: MessageParts = { func: next.func, args: next.args, chain: rest };
     if (next.options !== undefined) parts.options = next.options;
     if (message.group !== undefined) parts.group = message.group;
     if (message.cluster !== undefined) parts.cluster = message.cluster;
-    await this.runtime.send(buildTaskMessage(parts));
+    const link = buildTaskMessage(parts);
+    if (trace !== undefined) link.trace = trace;
+    await this.runtime.send(link);
   }
 
   /** When the last sub-task of an iter is saved, save one record with every result in input order. */
@@ -197,33 +201,31 @@ export class TaskFinisher {
     await store.deleteGroup(group, { tasks: true });
   }
 
-  async #hook(func: string, record: TaskRecord): Promise<void> {
-    const outcome = await this.runHook(func, record);
+  async #hook(func: string, record: TaskRecord, trace: Record<string, string> | undefined): Promise<void> {
+    const outcome = await this.runHook(func, record, trace);
     if (!outcome.ok) {
       this.runtime.logger.error('hook failed', { hook: func, task: record.name, error: outcome.error?.message });
     }
   }
 
-  #report(message: TaskMessage, error: ErrorInfo): void {
-    const reporters = this.runtime.config.errorReporters;
-    if (reporters.length === 0) return;
-    const err = Object.assign(new Error(error.message), { name: error.name, stack: error.stack, code: error.code });
-    const task = {
-      id: message.id,
-      name: message.name,
-      func: message.func,
-      group: message.group,
-      cluster: message.cluster,
-    };
-    for (const reporter of reporters) {
-      Promise.resolve()
-        .then(() => reporter.report(err, task))
-        .catch((e) =>
-          this.runtime.logger.error('error reporter failed', {
-            reporter: reporter.name,
-            error: toErrorInfo(e).message,
-          }),
-        );
+  /** Tells error reporters and `retry` listeners about a failed execution (no work when nobody listens). */
+  #failed(item: FinishedTask, record: TaskRecord, final: boolean, resent: boolean): void {
+    const { config, events, logger } = this.runtime;
+    const reporters = this.runtime.reporters ?? (Array.isArray(config.errorReporters) ? config.errorReporters : []);
+    // Without a receipt (sync mode) nothing redelivers the task: this failure is its last.
+    const retried = !final && item.receipt !== undefined;
+    const lost = item.outcome.lost === true;
+    if (reporters.length > 0) reportFailure(reporters, logger, item.message, record, { lost, final: !retried });
+    if (retried && events.listenerCount('retry') > 0) {
+      const { message } = item;
+      events.emit('retry', {
+        taskId: message.id,
+        name: message.name,
+        func: message.func,
+        queue: message.cluster ?? config.cluster,
+        attempt: record.attemptCount,
+        via: resent ? 'policy' : 'redelivery',
+      });
     }
   }
 }

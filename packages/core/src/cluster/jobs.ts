@@ -13,6 +13,8 @@ export interface ExecuteJob {
   group: string | null;
   attempt: number;
   timeoutMs: number | null;
+  /** Present only when the task message carries a trace context: the thread starts a span as its child. */
+  trace?: { carrier: Record<string, string>; queue: string };
 }
 
 /** Run a hook task with the finished task's record. */
@@ -20,6 +22,8 @@ export interface HookJob {
   kind: 'hook';
   func: string;
   record: TaskRecord;
+  /** The finished task's trace context, when it had one: the hook's span continues it. */
+  trace?: Record<string, string>;
 }
 
 export type WorkerJob = ExecuteJob | HookJob;
@@ -38,6 +42,8 @@ export interface WorkerOutcome {
   startedAt: number;
   stoppedAt: number;
   threadId: number;
+  /** The execution span's context when the thread recorded one (chain links and hooks continue from it). */
+  trace?: Record<string, string>;
 }
 
 /** Messages a worker thread posts to the main thread outside of task results. */

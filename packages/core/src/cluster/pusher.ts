@@ -96,6 +96,7 @@ export class Pusher {
       attempt: Math.max(message.attempt ?? 1, delivery.deliveries ?? 1),
       timeoutMs: timeout === null ? null : timeout * 1000,
     };
+    if (message.trace !== undefined) job.trace = { carrier: message.trace, queue: message.cluster ?? config.cluster };
     events.emit('preExecute', message);
     void this.pool.execute(job).then((outcome) => {
       // Aborted by a hard stop: no result, no acknowledgement; the broker delivers it again.

@@ -2,6 +2,7 @@ import type { Broker } from '../broker/broker.js';
 import type { ResolvedConfig } from '../config/config.js';
 import type { TaskqEmitter } from '../events.js';
 import type { Logger } from '../logger.js';
+import type { ErrorReporter } from '../reporter.js';
 import type { Serializer } from '../serialize/serializer.js';
 import type { PackageCodec } from '../signing/package-codec.js';
 import type { ResultStore } from '../store/result-store.js';
@@ -19,6 +20,8 @@ export interface Runtime {
   readonly codec: PackageCodec;
   readonly events: TaskqEmitter;
   readonly logger: Logger;
+  /** Error reporters resolved from `errorReporters` (names loaded by the client); default: the instances in config. */
+  readonly reporters?: readonly ErrorReporter[];
   /** The broker for another queue (Django Q's `cluster`/`broker` routing). */
   brokerFor(queue: string): Promise<Broker>;
   /** Sign and send one message (used for chains and retries); honours message.cluster. */

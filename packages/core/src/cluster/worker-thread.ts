@@ -6,6 +6,7 @@
  */
 import { parentPort, threadId, workerData } from 'node:worker_threads';
 import { ErrorCodes, TaskqError, toErrorInfo } from '../errors.js';
+import { traceExecution, traceHook } from '../observability/tracing.js';
 import { loadSerializer } from '../serialize/load.js';
 import type { Serializer } from '../serialize/serializer.js';
 import { runWithTaskContext } from '../task/context.js';
@@ -50,7 +51,9 @@ export default async function run(job: WorkerJob): Promise<WorkerOutcome> {
   }
   running++;
   try {
-    return job.kind === 'execute' ? await execute(job) : await runHook(job);
+    // Only jobs whose task carries a trace context pay for a span.
+    if (job.kind === 'execute') return await (job.trace ? traceExecution(job, () => execute(job)) : execute(job));
+    return await (job.trace ? traceHook(job, () => runHook(job)) : runHook(job));
   } finally {
     running--;
     answered++;

@@ -75,14 +75,38 @@ export const configSchema = z
     logger: z.custom<Logger>(isInstance('info'), 'a Logger ({debug, info, warn, error})').optional(),
     /** Module whose default export is a Serializer (loaded by every thread). Default: tagged JSON. */
     serializer: z.string().min(1).nullable().default(null),
-    errorReporters: z.array(z.custom<ErrorReporter>(isInstance('report'), 'an ErrorReporter')).default([]),
+    /** Reporter objects, or reporter names → options (`{ sentry: { dsn } }` loads @taskq/sentry; Django Q `error_reporter`). */
+    errorReporters: z
+      .union([
+        z.array(z.custom<ErrorReporter>(isInstance('report'), 'an ErrorReporter')),
+        z.record(
+          z.string().regex(/^[a-z][a-z0-9-]*$/, 'a reporter name is a package suffix such as "sentry"'),
+          z.record(z.string(), z.unknown()),
+        ),
+      ])
+      .default([]),
+    /** Serve Prometheus metrics from the cluster (needs @taskq/prometheus): a port, or `{ port, host, path }`. */
+    metrics: z
+      .union([
+        z.number().int().min(0).max(65535),
+        z
+          .object({
+            port: z.number().int().min(0).max(65535),
+            host: z.string().min(1).default('127.0.0.1'),
+            path: z.string().startsWith('/').default('/metrics'),
+          })
+          .strict(),
+      ])
+      .nullable()
+      .default(null),
     label: z.string().default('taskq'),
   })
   .strict();
 
 export type TaskqOptions = z.input<typeof configSchema>;
-export type ResolvedConfig = Omit<z.output<typeof configSchema>, 'queueLimit' | 'cluster'> & {
+export type ResolvedConfig = Omit<z.output<typeof configSchema>, 'queueLimit' | 'cluster' | 'metrics'> & {
   cluster: string;
+  metrics: { port: number; host: string; path: string } | null;
   queueLimit: number;
   retryPolicy: RetryPolicy | null;
   logLevel: LogLevel;
@@ -95,6 +119,10 @@ const FIXES: Record<string, string> = {
   timeout: 'set `timeout` to a number of seconds, or null for none',
   retry: 'set `retry` to the number of seconds before an unacknowledged task is delivered again',
   saveLimit: 'set `saveLimit` to N successes to keep, 0 for all, or -1 for none',
+  errorReporters:
+    'set `errorReporters` to reporter names with their options, e.g. { sentry: { dsn: "…" } }, ' +
+    'or to an array of objects with report(error, task)',
+  metrics: 'set `metrics` to a port number, or { port, host, path }, or null for none',
 };
 
 /** Validate and fill defaults. Throws TaskqError TASKQ_CONFIG_INVALID naming each bad option and its fix. */
@@ -105,7 +133,8 @@ export function resolveConfig(options: TaskqOptions = {}): ResolvedConfig {
       const option = issue.path.join('.') || '(options)';
       const fix = FIXES[String(issue.path[0])];
       if (issue.code === 'unrecognized_keys') {
-        return `unknown option(s) ${issue.keys.map((k) => `\`${k}\``).join(', ')}: check the spelling against the @taskq/core README`;
+        const prefix = issue.path.length > 0 ? `${issue.path.join('.')}.` : '';
+        return `unknown option(s) ${issue.keys.map((k) => `\`${prefix}${k}\``).join(', ')}: check the spelling against the @taskq/core README`;
       }
       return `\`${option}\`: ${issue.message}${fix ? ` — ${fix}` : ''}`;
     });
@@ -114,7 +143,9 @@ export function resolveConfig(options: TaskqOptions = {}): ResolvedConfig {
   const config = parsed.data;
   const queueLimit =
     config.queueLimit ?? Math.max(config.workers ** 2, config.workers * config.concurrency * 2, config.bulk);
-  return { ...config, cluster: config.cluster ?? config.name, queueLimit };
+  const metrics =
+    typeof config.metrics === 'number' ? { port: config.metrics, host: '127.0.0.1', path: '/metrics' } : config.metrics;
+  return { ...config, cluster: config.cluster ?? config.name, queueLimit, metrics };
 }
 
 /**

@@ -15,11 +15,14 @@ interface EnvOption {
   kind: EnvKind;
   /** "none" (or an empty value) means null. */
   nullable?: boolean;
+  /** For `json`: an example value for the error message. */
+  example?: string;
 }
 
 /**
  * Every option that fits in an environment variable (PaaS config). Objects
- * that are code (logger, errorReporters) come from a config file only.
+ * that are code (logger, reporter instances) come from a config file only;
+ * reporters by name come as JSON (TASKQ_ERROR_REPORTERS).
  */
 export const ENV_OPTIONS: Record<string, EnvOption> = {
   TASKQ_NAME: { option: 'name', kind: 'string' },
@@ -55,6 +58,8 @@ export const ENV_OPTIONS: Record<string, EnvOption> = {
   TASKQ_LOG_LEVEL: { option: 'logLevel', kind: 'string' },
   TASKQ_SERIALIZER: { option: 'serializer', kind: 'string', nullable: true },
   TASKQ_LABEL: { option: 'label', kind: 'string' },
+  TASKQ_ERROR_REPORTERS: { option: 'errorReporters', kind: 'json', example: '{"sentry":{"dsn":"https://key@host/1"}}' },
+  TASKQ_METRICS: { option: 'metrics', kind: 'json', nullable: true, example: '9464 or {"port":9464,"host":"0.0.0.0"}' },
 };
 
 /** Names the config file to load instead of searching (like `--config`). */
@@ -222,7 +227,7 @@ function parseValue(name: string, spec: EnvOption, text: string): unknown {
       try {
         return JSON.parse(text);
       } catch {
-        throw bad('JSON, e.g. {"backoff":"exponential","delayMs":1000}');
+        throw bad(`JSON, e.g. ${spec.example ?? '{"backoff":"exponential","delayMs":1000}'}`);
       }
   }
 }

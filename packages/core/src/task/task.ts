@@ -66,6 +66,8 @@ export interface TaskMessage {
   /** The queue (cluster name) the task was routed to. */
   cluster?: string;
   priority?: number;
+  /** The enqueuer's trace context (W3C `traceparent`/`tracestate`), only when an OpenTelemetry propagator is active. */
+  trace?: Record<string, string>;
 }
 
 /** A saved task: what result stores keep and the client API returns from `fetch`. */
