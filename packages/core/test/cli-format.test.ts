@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { renderMonitor } from '../src/cli/commands/monitor.js';
 import { formatUptime, renderTable, stripAnsi, visibleLength } from '../src/cli/format.js';
 import { rateOf, type MonitorSnapshot } from '../src/cli/snapshot.js';
-import type { ClusterStat } from '../src/cluster/stat.js';
+import type { ClusterStat } from '../src/stats/cluster-stat.js';
 
 describe('CLI formatting', () => {
   it('picks the tasks-per-unit like qinfo: the largest unit whose rate exceeds one', () => {

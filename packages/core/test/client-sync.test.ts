@@ -1,6 +1,11 @@
+import { execFile } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Taskq, taskRefs } from '@taskq/core';
 import { linesOf, makeClient, tempFile } from './helpers.js';
+
+const execFileAsync = promisify(execFile);
 
 type Tasks = typeof import('./fixtures/tasks.mjs');
 const tasks = taskRefs<Tasks>();
@@ -45,9 +50,26 @@ describe('sync mode and the client API', () => {
     });
   });
 
-  it('names the package to install for an unknown broker scheme', async () => {
-    client = new Taskq({ broker: 'disque://127.0.0.1:7711', secretKey: 'x', logLevel: 'silent' });
-    await expect(client.enqueue('add', [1, 2])).rejects.toMatchObject({
+  it('names the package to install when the broker package is not installed', async () => {
+    // A child process where @taskq/disque cannot be resolved, as in a project that did not install it.
+    const script = `
+      import { Taskq } from '@taskq/core';
+      const client = new Taskq({ broker: 'disque://127.0.0.1:7711', secretKey: 'x', logLevel: 'silent' });
+      const error = await client.enqueue('add', [1, 2]).then(() => null, (e) => e);
+      console.log(JSON.stringify({ code: error?.code, message: error?.message }));
+      await client.close();`;
+    const { stdout } = await execFileAsync(
+      process.execPath,
+      [
+        '--import',
+        fileURLToPath(new URL('./fixtures/hide-packages.mjs', import.meta.url)),
+        '--input-type=module',
+        '-e',
+        script,
+      ],
+      { env: { ...process.env, TASKQ_HIDE_PACKAGES: '@taskq/disque' } },
+    );
+    expect(JSON.parse(stdout)).toMatchObject({
       code: 'TASKQ_ADAPTER_MISSING',
       message: expect.stringContaining('npm install @taskq/disque'),
     });

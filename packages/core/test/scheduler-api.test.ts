@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { MemoryScheduleStore } from '../src/scheduler/memory-schedule-store.js';
+import { MemoryScheduleStore } from '../src/store/memory-schedule-store.js';
 import {
   createSchedule,
   deleteSchedule,

@@ -1,5 +1,5 @@
 import type { ScheduledEnqueue, ScheduledTaskOptions } from '../src/scheduler/scheduler.js';
-import type { ScheduleStore } from '../src/scheduler/schedule-store.js';
+import type { ScheduleStore } from '../src/store/schedule-store.js';
 
 export class FakeClock {
   t: number;

@@ -1,8 +1,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { MemoryScheduleStore } from '../src/scheduler/memory-schedule-store.js';
+import { MemoryScheduleStore } from '../src/store/memory-schedule-store.js';
 import { Scheduler, type SchedulerOptions } from '../src/scheduler/scheduler.js';
 import { createSchedule, pauseSchedule, resumeSchedule, type ScheduleInput } from '../src/scheduler/schedules.js';
-import type { ScheduleStore } from '../src/scheduler/schedule-store.js';
+import type { ScheduleStore } from '../src/store/schedule-store.js';
 import { FakeClock, fakeEnqueue, jittery, until } from './scheduler-helpers.js';
 
 const running: Scheduler[] = [];

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { nextRunAfter, slotAfter, slotAtOrAfter, upcomingSlots, type SlotRule } from '../src/scheduler/next-run.js';
-import type { ScheduleType } from '../src/scheduler/schedule-store.js';
+import type { ScheduleType } from '../src/store/schedule-store.js';
 import { fromWallTime, toWallTime } from '../src/scheduler/zoned-time.js';
 
 const d = (iso: string) => new Date(iso);

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { isScheduleStore, MemoryScheduleStore } from '../src/scheduler/index.js';
+import { MemoryScheduleStore } from '../src/store/memory-schedule-store.js';
+import { isScheduleStore } from '../src/store/schedule-store.js';
 import { MemoryStore } from '../src/store/memory-store.js';
 
 // The schedule-store conformance suite runs against the memory stores in @taskq/conformance's own tests.

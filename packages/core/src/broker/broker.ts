@@ -1,5 +1,5 @@
 import { ErrorCodes, TaskqError } from '../errors.js';
-import type { ClusterStat } from '../cluster/stat.js';
+import type { ClusterStat } from '../stats/cluster-stat.js';
 
 /**
  * The Broker contract. A broker moves opaque signed packages (strings) with

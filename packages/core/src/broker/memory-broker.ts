@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { ClusterStat } from '../cluster/stat.js';
+import type { ClusterStat } from '../stats/cluster-stat.js';
 import {
   BaseBroker,
   type BrokerCapabilities,

@@ -1,10 +1,16 @@
 import { Option, type Command } from 'commander';
-import type { Runtime } from '../cluster/runtime.js';
-import { createRuntime } from '../client/create-runtime.js';
-import type { ResolvedConfig, TaskqOptions } from '../config/config.js';
-import { loadConfig, type LoadedConfig } from '../config/load.js';
-import { ErrorCodes, TaskqError, isTaskqError } from '../errors.js';
-import { TaskqEmitter } from '../events.js';
+import {
+  loadConfig,
+  ErrorCodes,
+  TaskqError,
+  isTaskqError,
+  TaskqEmitter,
+  type Runtime,
+  type ResolvedConfig,
+  type TaskqOptions,
+  type LoadedConfig,
+  createRuntime,
+} from '../index.js';
 
 /** Options every command takes: where the config is, and the few settings worth a flag. */
 export interface CommonFlags {

@@ -1,4 +1,4 @@
-import { ErrorCodes } from '../errors.js';
+import { ErrorCodes } from '../index.js';
 
 /**
  * Exit codes of the `taskq` binary, one per class of failure so scripts and

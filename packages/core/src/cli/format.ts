@@ -1,5 +1,5 @@
 import pc from 'picocolors';
-import type { ClusterStatus } from '../cluster/stat.js';
+import { type ClusterStatus } from '../index.js';
 
 /** `H:MM:SS` since `startedAt` (Django Q's uptime column). */
 export function formatUptime(startedAt: number, now = Date.now()): string {

@@ -1,7 +1,4 @@
-import type { BrokerInfo } from '../broker/broker.js';
-import type { ClusterStat } from '../cluster/stat.js';
-import type { Runtime } from '../cluster/runtime.js';
-import { isScheduleStore } from '../scheduler/schedule-store.js';
+import { isScheduleStore, type BrokerInfo, type ClusterStat, type Runtime } from '../index.js';
 
 /** What `taskq monitor` shows: every cluster sharing the broker, plus queue and result counts. */
 export interface MonitorSnapshot {

@@ -10,7 +10,7 @@ import { Monitor } from './monitor.js';
 import { WorkerPool } from './pool.js';
 import { Pusher } from './pusher.js';
 import type { Runtime } from './runtime.js';
-import { statKey, type ClusterStat, type ClusterStatus } from './stat.js';
+import { statKey, type ClusterStat, type ClusterStatus } from '../stats/cluster-stat.js';
 
 export interface ClusterOptions {
   /** Install SIGTERM/SIGINT handlers that stop the cluster gracefully (a second signal aborts). Default true. */

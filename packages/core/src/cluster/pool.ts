@@ -3,7 +3,7 @@ import type { Worker } from 'node:worker_threads';
 import { ErrorCodes, TaskqError, toErrorInfo } from '../errors.js';
 import type { TaskqEmitter } from '../events.js';
 import type { Logger } from '../logger.js';
-import type { ThreadMemory } from './stat.js';
+import type { ThreadMemory } from '../stats/cluster-stat.js';
 import type { ExecuteJob, HookJob, WorkerData, WorkerMessage, WorkerOutcome } from './jobs.js';
 
 export interface WorkerPoolOptions {

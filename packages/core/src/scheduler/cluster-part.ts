@@ -4,7 +4,7 @@ import { ErrorCodes, TaskqError } from '../errors.js';
 import type { ResultStore } from '../store/result-store.js';
 import { buildTaskMessage } from '../task/message.js';
 import { Scheduler, type ScheduledEnqueue, type SchedulerOptions } from './scheduler.js';
-import { isScheduleStore, type ScheduleStore } from './schedule-store.js';
+import { isScheduleStore, type ScheduleStore } from '../store/schedule-store.js';
 
 /** The configured store as a ScheduleStore, or a TASKQ_CONFIG_INVALID error saying which stores keep schedules. */
 export function scheduleStoreOf(store: ResultStore): ScheduleStore {

@@ -1,5 +1,3 @@
-export * from './schedule-store.js';
-export * from './memory-schedule-store.js';
 export { isValidTimeZone } from './zoned-time.js';
 export { slotAfter, slotAtOrAfter, nextRunAfter, upcomingSlots, type SlotRule } from './next-run.js';
 export * from './validate.js';

@@ -1,5 +1,5 @@
 import { Cron } from 'croner';
-import type { ScheduleType } from './schedule-store.js';
+import type { ScheduleType } from '../store/schedule-store.js';
 import {
   addDays,
   addMonthsClamped,

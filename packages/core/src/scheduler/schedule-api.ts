@@ -1,6 +1,6 @@
 import type { Serializer } from '../serialize/serializer.js';
 import type { ScheduledEnqueue } from './scheduler.js';
-import type { Schedule, ScheduleQuery, ScheduleStore } from './schedule-store.js';
+import type { Schedule, ScheduleQuery, ScheduleStore } from '../store/schedule-store.js';
 import {
   createSchedule,
   deleteSchedule,

@@ -5,7 +5,7 @@ import { taggedJson } from '../serialize/tagged-json.js';
 import { newTaskId } from '../task/ids.js';
 import { applyIntendedDate, decodeArgs } from './task-args.js';
 import { nextRunAfter } from './next-run.js';
-import type { ClaimOutcome, Schedule, ScheduleStore, ScheduleTaskOptions } from './schedule-store.js';
+import type { ClaimOutcome, Schedule, ScheduleStore, ScheduleTaskOptions } from '../store/schedule-store.js';
 
 /** Options the scheduler passes with each task: the schedule's task options plus a pre-generated id. */
 export interface ScheduledTaskOptions extends ScheduleTaskOptions {

@@ -11,7 +11,7 @@ import type {
   ScheduleStore,
   ScheduleTaskOptions,
   ScheduleType,
-} from './schedule-store.js';
+} from '../store/schedule-store.js';
 import { applyIntendedDate, decodeArgs } from './task-args.js';
 import { parseScheduleType, validateSchedule } from './validate.js';
 

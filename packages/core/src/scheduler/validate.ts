@@ -1,6 +1,6 @@
 import { ErrorCodes, TaskqError } from '../errors.js';
 import { cronFor } from './next-run.js';
-import { SCHEDULE_TYPES, type Schedule, type ScheduleType } from './schedule-store.js';
+import { SCHEDULE_TYPES, type Schedule, type ScheduleType } from '../store/schedule-store.js';
 import { isValidTimeZone } from './zoned-time.js';
 
 /** The fields a schedule must get right; checked on create and on every update. */

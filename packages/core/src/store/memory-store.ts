@@ -1,6 +1,6 @@
-import type { ClusterStat } from '../cluster/stat.js';
-import { MemoryScheduleStore } from '../scheduler/memory-schedule-store.js';
-import type { ScheduleStore } from '../scheduler/schedule-store.js';
+import type { ClusterStat } from '../stats/cluster-stat.js';
+import { MemoryScheduleStore } from './memory-schedule-store.js';
+import type { ScheduleStore } from './schedule-store.js';
 import { isTaskId } from '../task/ids.js';
 import type { TaskRecord } from '../task/task.js';
 import {

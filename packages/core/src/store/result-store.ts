@@ -1,5 +1,5 @@
 import { ErrorCodes, TaskqError } from '../errors.js';
-import type { ClusterStat } from '../cluster/stat.js';
+import type { ClusterStat } from '../stats/cluster-stat.js';
 import type { TaskRecord } from '../task/task.js';
 
 /**

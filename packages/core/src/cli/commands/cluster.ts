@@ -1,7 +1,5 @@
 import type { Command } from 'commander';
-import { Taskq, type ClusterHandle } from '../../client/taskq.js';
-import type { TaskqOptions } from '../../config/config.js';
-import { consoleLogger } from '../../logger.js';
+import { Taskq, consoleLogger, type ClusterHandle, type TaskqOptions } from '../../index.js';
 import { addCommonOptions, asUnavailable, intFlag, loadCliConfig, type CommonFlags } from '../context.js';
 
 interface ClusterFlags extends CommonFlags {

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import pc from 'picocolors';
-import { maskConfig } from '../../config/config.js';
+import { maskConfig } from '../../index.js';
 import { addCommonOptions, loadCliConfig, openRuntime, type CommonFlags } from '../context.js';
 import { printJson, renderGrid } from '../format.js';
 import { takeInfo, type InfoSnapshot } from '../snapshot.js';

@@ -1,6 +1,5 @@
 import type { Command } from 'commander';
-import { schemeOf } from '../../adapters.js';
-import { ErrorCodes, TaskqError } from '../../errors.js';
+import { schemeOf, ErrorCodes, TaskqError } from '../../index.js';
 import { addCommonOptions, loadCliConfig, type CommonFlags } from '../context.js';
 import { printJson } from '../format.js';
 

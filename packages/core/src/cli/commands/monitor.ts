@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import pc from 'picocolors';
-import type { ClusterStat } from '../../cluster/stat.js';
+import { type ClusterStat } from '../../index.js';
 import { addCommonOptions, loadCliConfig, openRuntime, type CommonFlags } from '../context.js';
 import { colorStatus, formatUptime, printJson, renderTable } from '../format.js';
 import { runLive } from '../live.js';

@@ -1,10 +1,9 @@
 import type { Command } from 'commander';
-import type { Runtime } from '../../cluster/runtime.js';
-import type { ResolvedConfig } from '../../config/config.js';
-import { ErrorCodes, TaskqError } from '../../errors.js';
-import { runtimeEnqueue, scheduleStoreOf } from '../../scheduler/cluster-part.js';
-import type { Schedule, ScheduleStore } from '../../scheduler/schedule-store.js';
 import {
+  ErrorCodes,
+  TaskqError,
+  runtimeEnqueue,
+  scheduleStoreOf,
   createSchedule,
   deleteSchedule,
   listSchedules,
@@ -12,9 +11,13 @@ import {
   resumeSchedule,
   runScheduleNow,
   scheduleArgs,
+  type Runtime,
+  type ResolvedConfig,
+  type Schedule,
+  type ScheduleStore,
   type ScheduleApiOptions,
   type ScheduleInput,
-} from '../../scheduler/schedules.js';
+} from '../../index.js';
 import { addCommonOptions, intFlag, loadCliConfig, openRuntime, type CommonFlags } from '../context.js';
 import { printJson, renderTable } from '../format.js';
 
