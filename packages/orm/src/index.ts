@@ -5,7 +5,8 @@ import { SqlStore } from './sql-store.js';
 
 export { SqlBroker, SQL_BROKER_CAPABILITIES, type SqlBrokerOptions } from './sql-broker.js';
 export { SqlStore, SQL_STORE_CAPABILITIES, type SqlStoreOptions } from './sql-store.js';
-export { migrate, type Migration, type MigrateResult } from './migrator.js';
+export { migrate, type MigrateResult } from './migrator.js';
+export type { Migration, MigrationContext } from './migrations/migration.js';
 export { MIGRATIONS } from './migrations/index.js';
 export { connect, SqlConnection, type SqlConnectionSource, type SqlConnectOptions } from './connection.js';
 export { parseUrl, SQL_SCHEMES, type SqlDialectName, type SqlOptions } from './options.js';

@@ -1,23 +1,8 @@
-import { sql, type Kysely } from 'kysely';
+import { sql } from 'kysely';
 import { MIGRATIONS } from './migrations/index.js';
 import { connect, type SqlConnectOptions, type SqlConnection, type SqlConnectionSource } from './connection.js';
-import { withCharset, schemaBuilder } from './migrations/001-initial.js';
-import type { SqlDialectName } from './options.js';
-import type { Database, Tables } from './tables.js';
+import { withCharset, schemaBuilder, type MigrationContext } from './migrations/migration.js';
 import { unavailable } from './errors.js';
-
-export interface MigrationContext {
-  /** One connection, held for the whole run (the lock lives on it). */
-  db: Kysely<Database>;
-  tables: Tables;
-  dialect: SqlDialectName;
-}
-
-export interface Migration {
-  version: number;
-  name: string;
-  up(context: MigrationContext): Promise<void>;
-}
 
 export interface MigrateResult {
   /** Versions applied by this call (empty when the database was up to date). */

@@ -1,5 +1,4 @@
-import type { Migration } from '../migrator.js';
-import { createIndex, schemaBuilder } from './001-initial.js';
+import { createIndex, schemaBuilder, type Migration } from './migration.js';
 
 /** Results saved with a TTL (Django Q's `cached`): `expires_at`, NULL for results kept until pruned. */
 export const taskExpiry: Migration = {

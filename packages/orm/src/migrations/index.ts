@@ -1,4 +1,4 @@
-import type { Migration } from '../migrator.js';
+import type { Migration } from './migration.js';
 import { initial } from './001-initial.js';
 import { taskExpiry } from './002-task-expiry.js';
 
