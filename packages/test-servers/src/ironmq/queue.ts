@@ -49,7 +49,12 @@ interface Waiter {
  * the queue, delays, and long-poll waiters woken by posts, releases and lapses.
  */
 export class Queue {
+  /** Every message, in post order. */
   readonly messages = new Map<string, StoredMessage>();
+  /** Messages with a reservation (live or lapsed but not yet noticed). */
+  readonly #reserved = new Set<StoredMessage>();
+  /** Messages sent back to the front (lapsed or released): negative `order`. */
+  readonly #front = new Set<StoredMessage>();
   totalMessages = 0;
   #tail = 0;
   #head = 0;
@@ -67,22 +72,33 @@ export class Queue {
     return this.#waiters.size;
   }
 
-  /** Lapsed reservations become visible again, at the front of the queue. */
+  /** A lapsed reservation makes its message visible again, at the front of the queue. */
+  #lapse(message: StoredMessage, now: number): void {
+    if (message.reservationId === null || message.reservedUntil > now) return;
+    message.reservationId = null;
+    this.#reserved.delete(message);
+    this.#toFront(message);
+  }
+
+  #toFront(message: StoredMessage): void {
+    message.order = --this.#head;
+    this.#front.add(message);
+  }
+
   #expire(now: number): void {
-    for (const message of this.messages.values()) {
-      if (message.reservationId !== null && message.reservedUntil <= now) {
-        message.reservationId = null;
-        message.order = --this.#head;
-      }
-    }
+    for (const message of this.#reserved) this.#lapse(message, now);
+  }
+
+  #remove(message: StoredMessage): void {
+    this.messages.delete(message.id);
+    this.#reserved.delete(message);
+    this.#front.delete(message);
   }
 
   /** Messages waiting to be reserved (not reserved; delayed ones included). */
   size(now = Date.now()): number {
     this.#expire(now);
-    let count = 0;
-    for (const message of this.messages.values()) if (message.reservationId === null) count++;
-    return count;
+    return this.messages.size - this.#reserved.size;
   }
 
   post(bodies: ReadonlyArray<{ body: string; delay: number }>, now = Date.now()): string[] {
@@ -104,23 +120,28 @@ export class Queue {
     return ids;
   }
 
-  /** Messages that can be reserved now, in delivery order. */
-  available(now = Date.now()): StoredMessage[] {
+  /** Up to `n` messages that can be reserved now, in delivery order. */
+  available(n: number, now = Date.now()): StoredMessage[] {
     this.#expire(now);
-    const ready: StoredMessage[] = [];
+    const ready = (message: StoredMessage) => message.reservationId === null && message.visibleAt <= now;
+    const out = [...this.#front].filter(ready).sort((a, b) => a.order - b.order);
+    if (out.length >= n) return out.slice(0, n);
+    // The map keeps post order; messages sent back to the front were taken above.
     for (const message of this.messages.values()) {
-      if (message.reservationId === null && message.visibleAt <= now) ready.push(message);
+      if (message.order >= 0 && ready(message)) out.push(message);
+      if (out.length >= n) break;
     }
-    return ready.sort((a, b) => a.order - b.order);
+    return out;
   }
 
   reserve(n: number, timeoutSeconds: number, deleteAfter: boolean, now = Date.now()): StoredMessage[] {
-    const taken = this.available(now).slice(0, n);
+    const taken = this.available(n, now);
     for (const message of taken) {
       message.reservedCount += 1;
       message.reservationId = newReservationId();
       message.reservedUntil = now + timeoutSeconds * 1000;
-      if (deleteAfter) this.messages.delete(message.id);
+      this.#reserved.add(message);
+      if (deleteAfter) this.#remove(message);
     }
     if (taken.length > 0) this.#schedule();
     return taken;
@@ -128,9 +149,9 @@ export class Queue {
 
   /** Finds a message and checks that `reservationId` is its live reservation (or that it has none). */
   check(id: string, reservationId: string | undefined, now = Date.now()): StoredMessage {
-    this.#expire(now);
     const message = this.messages.get(id);
     if (!message) throw new ApiError(404, 'Message not found');
+    this.#lapse(message, now);
     if (message.reservationId === null) {
       // A reservation id for a message that is no longer reserved: that reservation timed out.
       if (reservationId !== undefined) throw new ApiError(403, 'Reservation timed out');
@@ -154,24 +175,26 @@ export class Queue {
     if (reservationId === undefined) throw new ApiError(400, 'reservation_id is required');
     const message = this.check(id, reservationId, now);
     message.reservationId = null;
+    this.#reserved.delete(message);
     message.visibleAt = now + delaySeconds * 1000;
-    message.order = --this.#head;
+    this.#toFront(message);
     this.wake();
   }
 
   delete(id: string, reservationId: string | undefined): void {
-    this.check(id, reservationId);
-    this.messages.delete(id);
+    this.#remove(this.check(id, reservationId));
   }
 
   /** All or nothing: every id is checked before any is deleted. */
   deleteMany(items: ReadonlyArray<{ id: string; reservationId: string | undefined }>): void {
-    for (const item of items) this.check(item.id, item.reservationId);
-    for (const item of items) this.messages.delete(item.id);
+    const messages = items.map((item) => this.check(item.id, item.reservationId));
+    for (const message of messages) this.#remove(message);
   }
 
   clear(): void {
     this.messages.clear();
+    this.#reserved.clear();
+    this.#front.clear();
   }
 
   /**

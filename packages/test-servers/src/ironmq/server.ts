@@ -254,7 +254,7 @@ export class IronMqServer {
     const queue = this.#queue(name);
     if (method === 'GET') {
       const n = boundedQuery(params, 'n', 1, MAX_N) ?? 1;
-      return send(res, 200, { messages: queue.available().slice(0, n).map(messageJson) });
+      return send(res, 200, { messages: queue.available(n).map(messageJson) });
     }
     if (method !== 'DELETE') throw new ApiError(405, 'Method not allowed');
     const ids = body['ids'];
