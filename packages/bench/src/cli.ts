@@ -4,12 +4,14 @@ import type { RoundResult } from './measure.js';
 import { runMemoryTarget } from './targets/memory.js';
 import { runRedisTarget } from './targets/redis.js';
 import { runPostgresTarget } from './targets/postgres.js';
+import { runSqsTarget } from './targets/sqs.js';
 import type { BenchOptions, BenchSummary } from './targets/types.js';
 
 const TARGETS: Record<string, (o: BenchOptions, log: (line: string) => void) => Promise<BenchSummary>> = {
   redis: runRedisTarget,
   memory: runMemoryTarget,
   postgres: runPostgresTarget,
+  sqs: runSqsTarget,
 };
 
 /**
@@ -23,6 +25,7 @@ const TUNING: Record<string, typeof DEFAULT_TUNING> = {
   redis: { workers: 1, bulk: 250, queueLimit: 500 },
   memory: { workers: 1, bulk: 250, queueLimit: 500 },
   postgres: { workers: 1, bulk: 250, queueLimit: 500 },
+  sqs: { workers: 1, bulk: 250, queueLimit: 500 },
 };
 
 const USAGE = `usage: npm run bench -- --broker <${Object.keys(TARGETS).join('|')}> [--json] [--tasks N] [--rounds N]
