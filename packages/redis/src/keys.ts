@@ -49,3 +49,8 @@ export function statKeys(prefix: string): [string, string] {
 export function storeTag(prefix: string, namespace: string): string {
   return `{${prefix}:results:${namespace}}`;
 }
+
+/** The schedule store's keys share `{<prefix>:schedules}`: one set for every cluster on the prefix. */
+export function scheduleTag(prefix: string): string {
+  return `{${prefix}:schedules}`;
+}

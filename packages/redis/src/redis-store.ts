@@ -3,16 +3,22 @@ import {
   BaseResultStore,
   ErrorCodes,
   isTaskId,
+  type ClaimOutcome,
   type ClusterStat,
   type ListQuery,
   type SaveLimitPer,
   type SaveOptions,
+  type Schedule,
+  type SchedulePatch,
+  type ScheduleQuery,
+  type ScheduleStore,
   type StoreCapabilities,
   type TaskRecord,
 } from '@taskq/core';
 import { guard, withTimeout } from './errors.js';
-import { statKeys, storeTag } from './keys.js';
+import { scheduleTag, statKeys, storeTag } from './keys.js';
 import { connect, type RedisConnectionOptions } from './options.js';
+import { RedisScheduleOps } from './schedule-ops.js';
 import { defineScripts, runScript } from './scripts.js';
 
 export interface RedisStoreOptions extends RedisConnectionOptions {
@@ -41,9 +47,11 @@ interface Query {
  * Task results in Redis: one hash of record JSON plus sorted-set indexes
  * (all, successes, failures, per group, func and name), kept consistent by
  * Lua scripts. Records saved with `ttlSeconds` (Django Q's `cached`) are
- * removed by the first store call after they expire.
+ * removed by the first store call after they expire. Schedules live under
+ * `{<prefix>:schedules}` (shared by every cluster on the prefix; see
+ * schedule-ops.ts): this is also the cluster's ScheduleStore.
  */
-export class RedisStore extends BaseResultStore {
+export class RedisStore extends BaseResultStore implements ScheduleStore {
   readonly capabilities: StoreCapabilities = { stats: true, ttl: true };
   readonly redis: Redis;
   readonly prefix: string;
@@ -51,6 +59,7 @@ export class RedisStore extends BaseResultStore {
   readonly #tag: string;
   readonly #statKeys: [string, string];
   readonly #pingTimeoutMs: number;
+  readonly #schedules: RedisScheduleOps;
 
   constructor(options: RedisStoreOptions) {
     super();
@@ -64,6 +73,7 @@ export class RedisStore extends BaseResultStore {
     this.redis.on('error', () => undefined);
     defineScripts(this.redis, SCRIPTS, 'includes-results');
     defineScripts(this.redis, STAT_SCRIPTS);
+    this.#schedules = new RedisScheduleOps(this.redis, `${scheduleTag(prefix)}:`, (fn) => this.#call(fn));
   }
 
   #call<T>(call: () => Promise<T>): Promise<T> {
@@ -164,7 +174,49 @@ export class RedisStore extends BaseResultStore {
     await this.#call(() => this.redis.multi().hdel(stats, key).zrem(expiry, key).exec());
   }
 
-  /** Removes every key of this namespace (tests, `taskq purge`). */
+  // ScheduleStore
+
+  async createSchedule(schedule: Schedule): Promise<Schedule> {
+    this.assertOpen();
+    return this.#schedules.create(schedule);
+  }
+
+  async getSchedule(idOrName: string): Promise<Schedule | null> {
+    this.assertOpen();
+    return this.#schedules.get(idOrName);
+  }
+
+  async listSchedules(query: ScheduleQuery = {}): Promise<{ schedules: Schedule[]; total: number }> {
+    this.assertOpen();
+    return this.#schedules.list(query);
+  }
+
+  async updateSchedule(id: string, patch: SchedulePatch): Promise<Schedule | null> {
+    this.assertOpen();
+    return this.#schedules.update(id, patch);
+  }
+
+  async deleteSchedule(id: string): Promise<boolean> {
+    this.assertOpen();
+    return this.#schedules.delete(id);
+  }
+
+  async nextScheduleDueAt(cluster: string): Promise<Date | null> {
+    this.assertOpen();
+    return this.#schedules.nextDueAt(cluster);
+  }
+
+  async listDueSchedules(now: Date, cluster: string, limit: number): Promise<Schedule[]> {
+    this.assertOpen();
+    return this.#schedules.listDue(now, cluster, limit);
+  }
+
+  async claimSchedule(id: string, expectedNextRun: Date, outcome: ClaimOutcome): Promise<boolean> {
+    this.assertOpen();
+    return this.#schedules.claim(id, expectedNextRun, outcome);
+  }
+
+  /** Removes every key of this namespace (tests, `taskq purge`); schedules are kept. */
   async clear(): Promise<void> {
     this.assertOpen();
     const keys = await this.#call(() => this.redis.keys(`${this.#tag.replace(/[*?[\]\\]/g, '\\$&')}*`));

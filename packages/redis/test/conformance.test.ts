@@ -1,6 +1,6 @@
 import { afterAll } from 'vitest';
 import { Redis } from 'ioredis';
-import { runBrokerSuite, runResultStoreSuite, uniqueName } from '@taskq/conformance';
+import { runBrokerSuite, runResultStoreSuite, runScheduleStoreSuite, uniqueName } from '@taskq/conformance';
 import { RedisBroker, RedisStore, redisBrokerCapabilities } from '../src/index.js';
 import { RedisServer } from './support/redis-server.js';
 
@@ -18,6 +18,22 @@ runResultStoreSuite({
   name: 'RedisStore',
   capabilities: { stats: true, ttl: true },
   create: async () => new RedisStore({ url, prefix, namespace: uniqueName('ns') }),
+});
+
+// Every test gets its own prefix: the suite needs an empty schedule store.
+runScheduleStoreSuite({
+  name: 'RedisStore',
+  create: async () => {
+    const store = new RedisStore({ url, prefix: uniqueName(prefix), namespace: 'ns' });
+    return {
+      store,
+      cleanup: async () => {
+        const keys = await store.redis.keys(`{${store.prefix}:*`);
+        if (keys.length > 0) await store.redis.del(...keys);
+        await store.close();
+      },
+    };
+  },
 });
 
 // The broker suite once more against a redis-server this test owns, so it can restart it.

@@ -14,7 +14,6 @@ import { bindScheduleApi, type ScheduleApi } from '../scheduler/schedule-api.js'
 import type { Scheduler } from '../scheduler/scheduler.js';
 import type { Schedule } from '../store/schedule-store.js';
 import type { ScheduleInput } from '../scheduler/schedules.js';
-import { isScheduleStore } from '../store/schedule-store.js';
 import { createRuntime } from './create-runtime.js';
 import { SyncRunner } from './sync-runner.js';
 import { poll } from '../util/poll.js';
@@ -325,8 +324,9 @@ export class ClusterHandle {
     if (this.#cluster) throw new TaskqError(ErrorCodes.CLUSTER_STATE, 'This cluster was already started.');
     const runtime = await this.client.runtime();
     this.#cluster = new Cluster(runtime, this.options);
-    // The scheduler runs in every cluster whose store keeps schedules; claims keep slots exactly-once.
-    if (runtime.config.scheduler && isScheduleStore(runtime.store)) {
+    // The scheduler runs in every cluster (claims keep slots exactly-once). A store that keeps no
+    // schedules fails the start here (scheduleStoreOf) instead of silently running no scheduler.
+    if (runtime.config.scheduler) {
       const part = createSchedulerPart(runtime);
       this.#cluster.addPart(part);
       this.#untrack = this.client.trackScheduler(part.scheduler);

@@ -11,8 +11,9 @@ export function scheduleStoreOf(store: ResultStore): ScheduleStore {
   if (isScheduleStore(store)) return store;
   throw new TaskqError(
     ErrorCodes.CONFIG,
-    'The configured `store` keeps no schedules: use a SQL store (postgres://, mysql://, sqlite://), ' +
-      'Mongo or memory: for schedules, or set `scheduler: false`.',
+    'The configured `store` keeps no schedules, so no scheduler can run: set `store` (or TASKQ_STORE_URL) to ' +
+      'one that does — redis://…, postgres://…, mysql://…, sqlite:./taskq.sqlite, mongodb://… or memory: — ' +
+      'or set `scheduler: false` (TASKQ_SCHEDULER=false) to run this cluster without schedules.',
   );
 }
 
