@@ -1,5 +1,12 @@
 import { afterEach, describe, expect, it, type TestContext } from 'vitest';
-import { ITER_GROUP_PREFIX, type ResultStore, type StoreCapabilities, type TaskRecord } from '@taskq/core';
+import {
+  ITER_GROUP_PREFIX,
+  type ResultStore,
+  type SearchPage,
+  type SearchQuery,
+  type StoreCapabilities,
+  type TaskRecord,
+} from '@taskq/core';
 import { makeFailure, makeRecord, makeStat, taskId } from './fixtures.js';
 import { rejectionCode, uniqueName, waitFor } from './wait.js';
 
@@ -174,6 +181,129 @@ export function runResultStoreSuite(options: StoreSuiteOptions): void {
         expect(page.total).toBe(5);
         expect(ids(page.records)).toEqual(ids(newestFirst.slice(1, 3)));
         expect((await s.list({ limit: 2, offset: 4 })).records).toHaveLength(1);
+      });
+    });
+
+    describe('search (filters, text search, cursor pagination)', () => {
+      /** Every page of a search, following nextCursor. */
+      async function allPages(s: ResultStore, query: SearchQuery): Promise<TaskRecord[][]> {
+        const pages: TaskRecord[][] = [];
+        let cursor: string | null = null;
+        do {
+          const page: SearchPage = await s.search({ ...query, cursor });
+          pages.push(page.records);
+          cursor = page.nextCursor;
+          if (pages.length > 100) throw new Error('search() never returned nextCursor null');
+        } while (cursor !== null);
+        return pages;
+      }
+
+      it('filters by func, name, group, cluster, state and stoppedAt range, newest first', async () => {
+        const s = await store();
+        const records = [
+          makeRecord({ func: 'add', group: 'x', cluster: 'east' }),
+          makeFailure({ func: 'add', group: 'x', cluster: 'west' }),
+          makeRecord({ func: 'mul', group: 'y', cluster: 'east' }),
+          makeRecord({ func: 'add', group: 'y', name: 'search-me-by-name', cluster: 'west' }),
+          makeFailure({ func: 'mul', cluster: 'east' }),
+        ];
+        await s.saveMany(records);
+        const newestFirst = [...records].reverse();
+        expect(ids((await s.search()).records)).toEqual(ids(newestFirst));
+        expect((await s.search()).nextCursor).toBeNull();
+        expect(ids((await s.search({ func: 'add' })).records)).toEqual(
+          ids(newestFirst.filter((r) => r.func === 'add')),
+        );
+        expect(ids((await s.search({ name: 'search-me-by-name' })).records)).toEqual([records[3]!.id]);
+        expect(ids((await s.search({ group: 'x' })).records)).toEqual([records[1]!.id, records[0]!.id]);
+        expect(ids((await s.search({ cluster: 'east' })).records)).toEqual([
+          records[4]!.id,
+          records[2]!.id,
+          records[0]!.id,
+        ]);
+        expect(ids((await s.search({ state: 'failure' })).records)).toEqual([records[4]!.id, records[1]!.id]);
+        expect(ids((await s.search({ state: 'success', func: 'add', cluster: 'west' })).records)).toEqual([
+          records[3]!.id,
+        ]);
+        const since = records[1]!.stoppedAt;
+        const until = records[3]!.stoppedAt;
+        expect(ids((await s.search({ since, until })).records)).toEqual([records[2]!.id, records[1]!.id]);
+        expect((await s.search({ group: 'nope' })).records).toEqual([]);
+      });
+
+      it('finds records by text inside args, results and errors, case-insensitively', async () => {
+        const s = await store();
+        const inArgs = makeRecord({ args: '[{"customer":"ACME-Widgets-4711"},2]' });
+        const inResult = makeRecord({ result: '{"invoice":"INV-XYZZY-9"}' });
+        const inError = makeFailure({ error: { name: 'TypeError', message: 'quota exhausted for tenant 88' } });
+        await s.saveMany([inArgs, inResult, inError, makeRecord(), makeFailure()]);
+        expect(ids((await s.search({ text: 'acme-widgets' })).records)).toEqual([inArgs.id]);
+        expect(ids((await s.search({ text: '"customer":"ACME' })).records)).toEqual([inArgs.id]);
+        expect(ids((await s.search({ text: 'xyzzy' })).records)).toEqual([inResult.id]);
+        expect(ids((await s.search({ text: 'QUOTA EXHAUSTED' })).records)).toEqual([inError.id]);
+        expect(ids((await s.search({ text: 'quota', state: 'success' })).records)).toEqual([]);
+        expect((await s.search({ text: 'no-such-text-anywhere' })).records).toEqual([]);
+        // LIKE wildcards are searched for literally
+        expect((await s.search({ text: '%' })).records).toEqual([]);
+        expect((await s.search({ text: 'b_om' })).records).toEqual([]);
+      });
+
+      it('pages with a cursor: no record twice, none missed, even when stoppedAt ties', async () => {
+        const s = await store();
+        const base = makeRecord();
+        const records: TaskRecord[] = [];
+        for (let i = 0; i < 23; i++) {
+          // groups of three share a stoppedAt
+          const stoppedAt = new Date(base.stoppedAt.getTime() + Math.floor(i / 3) * 1000);
+          records.push(i % 2 ? makeFailure({ stoppedAt, func: 'paged' }) : makeRecord({ stoppedAt, func: 'paged' }));
+        }
+        await s.saveMany(records);
+        const pages = await allPages(s, { func: 'paged', limit: 5 });
+        expect(pages.map((p) => p.length)).toEqual([5, 5, 5, 5, 3]);
+        const seen = pages.flat();
+        expect(new Set(ids(seen)).size).toBe(23);
+        expect(new Set(ids(seen))).toEqual(new Set(ids(records)));
+        const times = seen.map((r) => r.stoppedAt.getTime());
+        expect(times).toEqual([...times].sort((a, b) => b - a));
+        const failures = (await allPages(s, { func: 'paged', state: 'failure', limit: 4 })).flat();
+        expect(new Set(ids(failures))).toEqual(new Set(ids(records.filter((r) => !r.success))));
+        // a page exactly as long as what is left
+        const exact = await s.search({ func: 'paged', limit: 23 });
+        expect(exact.records).toHaveLength(23);
+        expect(exact.nextCursor).toBeNull();
+      });
+
+      it('rejects a bad cursor, limit or state with TASKQ_INVALID_ARGUMENT', async () => {
+        const s = await store();
+        expect(await rejectionCode(s.search({ cursor: 'not-a-cursor' }))).toBe('TASKQ_INVALID_ARGUMENT');
+        expect(await rejectionCode(s.search({ limit: 0 }))).toBe('TASKQ_INVALID_ARGUMENT');
+        expect(await rejectionCode(s.search({ limit: 1001 }))).toBe('TASKQ_INVALID_ARGUMENT');
+        expect(await rejectionCode(s.search({ state: 'done' as 'success' }))).toBe('TASKQ_INVALID_ARGUMENT');
+      });
+
+      it('throughput counts successes and failures per time bucket', async () => {
+        const s = await store();
+        const t0 = makeRecord().stoppedAt.getTime() + 60_000;
+        const at = (ms: number) => new Date(t0 + ms);
+        await s.saveMany([
+          makeRecord({ stoppedAt: at(0), func: 'tp' }),
+          makeRecord({ stoppedAt: at(59_999), func: 'tp' }),
+          makeFailure({ stoppedAt: at(30_000), func: 'tp' }),
+          makeRecord({ stoppedAt: at(120_000), func: 'tp' }),
+          makeFailure({ stoppedAt: at(150_000), func: 'other' }),
+          makeRecord({ stoppedAt: at(180_000), func: 'tp' }),
+        ]);
+        const buckets = await s.throughput({ since: at(0), until: at(180_000), bucketMs: 60_000 });
+        expect(buckets.map((b) => [b.at.getTime() - t0, b.success, b.failure])).toEqual([
+          [0, 2, 1],
+          [60_000, 0, 0],
+          [120_000, 1, 1],
+        ]);
+        const tp = await s.throughput({ since: at(0), until: at(180_000), bucketMs: 60_000, func: 'tp' });
+        expect(tp.map((b) => b.failure)).toEqual([1, 0, 0]);
+        expect(await rejectionCode(s.throughput({ since: at(10), until: at(0), bucketMs: 60_000 }))).toBe(
+          'TASKQ_INVALID_ARGUMENT',
+        );
       });
     });
 

@@ -5,8 +5,15 @@ import { isTaskId } from '../task/ids.js';
 import type { TaskRecord } from '../task/task.js';
 import {
   BaseResultStore,
+  emptyBuckets,
+  encodeSearchCursor,
   ITER_GROUP_PREFIX,
+  matchesSearch,
   type ListQuery,
+  type NormalizedSearch,
+  type SearchPage,
+  type ThroughputBucket,
+  type ThroughputQuery,
   type SaveLimitPer,
   type SaveOptions,
   type StoreCapabilities,
@@ -92,6 +99,48 @@ export class MemoryStore extends BaseResultStore implements ScheduleStore {
       records: matching.slice(query.offset, query.offset + query.limit).map((e) => e.record),
       total: matching.length,
     };
+  }
+
+  /** A full scan in (stoppedAt desc, id desc) order; the cursor's key is the record id. */
+  protected override async _search(query: NormalizedSearch): Promise<SearchPage> {
+    const after = query.after;
+    const matching = this.#all()
+      .map((e) => e.record)
+      .filter((r) => {
+        if (after) {
+          const t = r.stoppedAt.getTime();
+          if (t > after.stoppedAt || (t === after.stoppedAt && r.id >= after.key)) return false;
+        }
+        return matchesSearch(r, query);
+      })
+      .sort((a, b) => b.stoppedAt.getTime() - a.stoppedAt.getTime() || (a.id < b.id ? 1 : a.id > b.id ? -1 : 0));
+    const records = matching.slice(0, query.limit);
+    const last = records.at(-1);
+    const more = matching.length > query.limit && last;
+    return {
+      records,
+      nextCursor: more ? encodeSearchCursor({ stoppedAt: last.stoppedAt.getTime(), key: last.id }) : null,
+    };
+  }
+
+  protected override async _throughput(query: ThroughputQuery): Promise<ThroughputBucket[]> {
+    const buckets = emptyBuckets(query);
+    const start = query.since.getTime();
+    for (const { record } of this.#all()) {
+      const i = Math.floor((record.stoppedAt.getTime() - start) / query.bucketMs);
+      const bucket = buckets[i];
+      if (!bucket || record.stoppedAt.getTime() >= query.until.getTime()) continue;
+      if (
+        !matchesSearch(record, {
+          ...(query.func === undefined ? {} : { func: query.func }),
+          ...(query.cluster === undefined ? {} : { cluster: query.cluster }),
+        })
+      )
+        continue;
+      if (record.success) bucket.success++;
+      else bucket.failure++;
+    }
+    return buckets;
   }
 
   protected async _delete(id: string): Promise<boolean> {
