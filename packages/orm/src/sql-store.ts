@@ -1,10 +1,16 @@
 import {
   BaseResultStore,
+  emptyBuckets,
+  encodeSearchCursor,
   isTaskId,
   ITER_GROUP_PREFIX,
   type ClaimOutcome,
   type ClusterStat,
   type ListQuery,
+  type NormalizedSearch,
+  type SearchPage,
+  type ThroughputBucket,
+  type ThroughputQuery,
   type Schedule,
   type SchedulePatch,
   type ScheduleQuery,
@@ -184,6 +190,87 @@ export class SqlStore extends BaseResultStore implements ScheduleStore {
         .execute();
       const total = await filter(q.selectFrom(this.#tasks).select((eb) => eb.fn.countAll().as('n'))).executeTakeFirst();
       return { records: rows.map(fromRow), total: Number(total?.n ?? 0) };
+    });
+  }
+
+  /**
+   * Keyset pages on (stopped_at, id), newest first. Text search: ILIKE over
+   * args, result and error on PostgreSQL (trigram GIN indexes, migration 3),
+   * lower(…) LIKE lower(…) elsewhere (a scan of the filtered rows).
+   */
+  protected override async _search(query: NormalizedSearch): Promise<SearchPage> {
+    const { q, dialect } = this.connection;
+    const now = Date.now();
+    return this.#run('searching results', async () => {
+      let b = q.selectFrom(this.#tasks).selectAll().where(live(now));
+      if (query.func !== undefined) b = b.where('func', '=', query.func);
+      if (query.name !== undefined) b = b.where('name', '=', query.name);
+      if (query.group !== undefined) b = b.where('group', '=', query.group);
+      if (query.cluster !== undefined) b = b.where('cluster', '=', query.cluster);
+      if (query.state !== undefined) b = b.where('success', '=', query.state === 'success' ? 1 : 0);
+      if (query.since !== undefined) b = b.where('stopped_at', '>=', query.since.getTime());
+      if (query.until !== undefined) b = b.where('stopped_at', '<', query.until.getTime());
+      const after = query.after;
+      if (after) {
+        b = b.where((eb) =>
+          eb.or([
+            eb('stopped_at', '<', after.stoppedAt),
+            eb.and([eb('stopped_at', '=', after.stoppedAt), eb('id', '<', after.key)]),
+          ]),
+        );
+      }
+      if (query.text !== undefined) {
+        const pattern = `%${query.text.replace(/[!%_]/g, '!$&')}%`;
+        const lowered = pattern.toLowerCase();
+        b = b.where((eb) =>
+          eb.or(
+            (['args', 'result', 'error'] as const).map((column) =>
+              dialect === 'postgres'
+                ? sql<boolean>`${sql.ref(column)} ilike ${pattern} escape '!'`
+                : sql<boolean>`lower(${sql.ref(column)}) like ${lowered} escape '!'`,
+            ),
+          ),
+        );
+      }
+      const rows = await b
+        .orderBy('stopped_at', 'desc')
+        .orderBy('id', 'desc')
+        .limit(query.limit + 1)
+        .execute();
+      const records = rows.slice(0, query.limit).map(fromRow);
+      const last = records.at(-1);
+      const nextCursor =
+        rows.length > query.limit && last
+          ? encodeSearchCursor({ stoppedAt: last.stoppedAt.getTime(), key: last.id })
+          : null;
+      return { records, nextCursor };
+    });
+  }
+
+  protected override async _throughput(query: ThroughputQuery): Promise<ThroughputBucket[]> {
+    const { q } = this.connection;
+    const since = query.since.getTime();
+    const width = Math.round(query.bucketMs);
+    // literals, not parameters: PostgreSQL must see the same expression in SELECT and GROUP BY (both are integers)
+    const bucketOf = sql<number>`floor((stopped_at - ${sql.lit(since)}) / ${sql.lit(width)})`;
+    return this.#run('counting results per time bucket', async () => {
+      let b = q
+        .selectFrom(this.#tasks)
+        .select([bucketOf.as('bucket'), 'success', (eb) => eb.fn.countAll().as('n')])
+        .where(live(Date.now()))
+        .where('stopped_at', '>=', since)
+        .where('stopped_at', '<', query.until.getTime());
+      if (query.func !== undefined) b = b.where('func', '=', query.func);
+      if (query.cluster !== undefined) b = b.where('cluster', '=', query.cluster);
+      const rows = await b.groupBy([bucketOf, 'success']).execute();
+      const buckets = emptyBuckets(query);
+      for (const row of rows) {
+        const bucket = buckets[Number(row.bucket)];
+        if (!bucket) continue;
+        if (Number(row.success) === 1) bucket.success += Number(row.n);
+        else bucket.failure += Number(row.n);
+      }
+      return buckets;
     });
   }
 
