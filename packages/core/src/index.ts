@@ -30,3 +30,11 @@ export * from './client/taskq.js';
 export * from './client/create-runtime.js';
 export * from './config/load.js';
 export * from './client/composition.js';
+export type {
+  MetricsEndpoint,
+  MetricsServerFactory,
+  MetricsServerOptions,
+  MetricsTarget,
+} from './observability/metrics.js';
+export { loadErrorReporters, type ErrorReportersOption, type LoadedReporters } from './observability/reporters.js';
+export { SpanNames } from './observability/tracing.js';

@@ -14,6 +14,10 @@ import { bindScheduleApi, type ScheduleApi } from '../scheduler/schedule-api.js'
 import type { Scheduler } from '../scheduler/scheduler.js';
 import type { Schedule } from '../store/schedule-store.js';
 import type { ScheduleInput } from '../scheduler/schedules.js';
+import { startMetricsEndpoint, type MetricsEndpoint, type MetricsTarget } from '../observability/metrics.js';
+import { loadErrorReporters } from '../observability/reporters.js';
+import { endEnqueueSpans, startEnqueueSpans } from '../observability/tracing.js';
+import type { ErrorReporter } from '../reporter.js';
 import { createRuntime } from './create-runtime.js';
 import { SyncRunner } from './sync-runner.js';
 import { poll } from '../util/poll.js';
@@ -70,6 +74,8 @@ export class Taskq {
   /** Schedulers of clusters started in this process, woken when this client changes a schedule. */
   readonly #schedulers = new Set<Scheduler>();
   readonly #clusters = new Set<ClusterHandle>();
+  /** Reporters created from names in `errorReporters`: closed (flushed) with the client. */
+  #ownedReporters: ErrorReporter[] = [];
 
   /** Create, list, update, pause, resume, delete and run schedules (see docs/scheduling.md). */
   readonly schedules: ScheduleApi;
@@ -106,11 +112,19 @@ export class Taskq {
   /** Connects the broker and store (done lazily by every call; call it to fail fast). */
   runtime(): Promise<Runtime> {
     if (this.#closed) return Promise.reject(new TaskqError(ErrorCodes.CLUSTER_STATE, 'This Taskq instance is closed.'));
-    this.#runtime ??= createRuntime(this.config, this.events).catch((error: unknown) => {
+    this.#runtime ??= this.#connect().catch((error: unknown) => {
       this.#runtime = null;
       throw error;
     });
     return this.#runtime;
+  }
+
+  async #connect(): Promise<Runtime> {
+    // Reporters load first: a missing @taskq/<name> package fails before any connection is opened.
+    const { reporters, owned } = await loadErrorReporters(this.config.errorReporters);
+    const runtime = await createRuntime(this.config, this.events);
+    this.#ownedReporters = owned;
+    return reporters.length === 0 ? runtime : { ...runtime, reporters };
   }
 
   on<K extends keyof TaskqEvents>(event: K, listener: (...args: TaskqEvents[K]) => void): () => void {
@@ -258,6 +272,7 @@ export class Taskq {
     this.#closed = true;
     const runtime = await this.#runtime?.catch(() => null);
     await runtime?.close();
+    await Promise.all(this.#ownedReporters.map((reporter) => reporter.close?.().catch(() => undefined)));
   }
 
   #message(task: TaskInput, args: unknown[], options: TaskOptions): TaskMessage {
@@ -276,6 +291,16 @@ export class Taskq {
   async #dispatch(items: readonly { message: TaskMessage; options: TaskOptions }[]): Promise<void> {
     const runtime = await this.runtime();
     for (const { message } of items) runtime.events.emit('preEnqueue', message);
+    // With an active OpenTelemetry trace each message carries its context; without one this is a no-op.
+    const spans = startEnqueueSpans(
+      items.map((i) => i.message),
+      this.config.cluster,
+    );
+    const sending = this.#send(runtime, items);
+    return spans === null ? sending : endEnqueueSpans(spans, sending);
+  }
+
+  async #send(runtime: Runtime, items: readonly { message: TaskMessage; options: TaskOptions }[]): Promise<void> {
     const syncItems = items.filter((i) => i.options.sync ?? this.config.sync);
     if (syncItems.length > 0) {
       this.#sync ??= new SyncRunner(runtime);
@@ -304,6 +329,7 @@ export class Taskq {
 /** A cluster bound to a client; the runtime connects on `start()`. */
 export class ClusterHandle {
   #cluster: Cluster | null = null;
+  #metrics: MetricsEndpoint | null = null;
 
   constructor(
     private readonly client: Taskq,
@@ -316,6 +342,22 @@ export class ClusterHandle {
 
   get status() {
     return this.#cluster?.status ?? 'Stopped';
+  }
+
+  /** Where this cluster serves Prometheus metrics (`metrics` option), or null. */
+  get metricsUrl(): string | null {
+    return this.#metrics?.url ?? null;
+  }
+
+  /** What a metrics exporter reads from this cluster (see @taskq/prometheus `attach`). */
+  metricsTarget(): MetricsTarget {
+    return {
+      events: this.client.events,
+      queue: this.client.config.cluster,
+      stat: () => this.stat(),
+      queueSize: () => this.client.queueSize(),
+      lockSize: () => this.client.lockSize(),
+    };
   }
 
   #untrack: (() => void) | null = null;
@@ -331,7 +373,15 @@ export class ClusterHandle {
       this.#cluster.addPart(part);
       this.#untrack = this.client.trackScheduler(part.scheduler);
     }
-    await this.#cluster.start();
+    const { metrics } = runtime.config;
+    // Served from before the start, so the first tasks are counted; gone after the stop.
+    if (metrics !== null) this.#metrics = await startMetricsEndpoint(this.metricsTarget(), metrics);
+    try {
+      await this.#cluster.start();
+    } catch (error) {
+      await this.#closeMetrics();
+      throw error;
+    }
     return this;
   }
 
@@ -339,6 +389,13 @@ export class ClusterHandle {
     await this.#cluster?.stop(options);
     this.#untrack?.();
     this.#untrack = null;
+    await this.#closeMetrics();
+  }
+
+  async #closeMetrics(): Promise<void> {
+    const endpoint = this.#metrics;
+    this.#metrics = null;
+    await endpoint?.close();
   }
 
   stat() {

@@ -114,7 +114,9 @@ export class Cluster {
     });
     const pool = this.#pool;
     this.#leases = new LeaseKeeper(broker, config.retry, logger, config.leaseExtension);
-    const finisher = new TaskFinisher(this.runtime, (func, record) => pool.runHook({ kind: 'hook', func, record }));
+    const finisher = new TaskFinisher(this.runtime, (func, record, trace) =>
+      pool.runHook(trace === undefined ? { kind: 'hook', func, record } : { kind: 'hook', func, record, trace }),
+    );
     const prune = config.saveLimit > 0 ? () => store.prune({ keep: config.saveLimit, per: config.saveLimitPer }) : null;
     this.#monitor = new Monitor(finisher, broker, this.#leases, logger, prune);
     this.#pusher = new Pusher(this.runtime, pool, this.#monitor, this.#leases);
