@@ -1,6 +1,11 @@
+import { spawn } from 'node:child_process';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { rejectionCode, uniqueName, waitFor } from '@taskq/conformance';
-import { createBroker, TaskqError } from '@taskq/core';
+import { createBroker, Taskq, TaskqError } from '@taskq/core';
 import { awsErrorCode, brokerFactory, parseSqsUrl, SqsBroker } from '../src/index.js';
 import { brokerOn, FauxqsServer, FAUXQS_CREDENTIALS, FAUXQS_REGION, useFauxqsCredentials } from './support/fauxqs.js';
 
@@ -334,4 +339,47 @@ describe('queues and errors', () => {
     while (got.length < payloads.length) got.push(...(await broker.dequeue({ max: 10, waitMs: 1000 })));
     expect(got.map((d) => d.payload).sort()).toEqual([...payloads].sort());
   });
+});
+
+describe('configuration alone', () => {
+  it('`taskq cluster --once` with TASKQ_BROKER_URL=sqs://… runs every task (results in a Redis store)', async () => {
+    const redisUrl = process.env.TASKQ_REDIS_URL ?? 'redis://127.0.0.1:6379';
+    const storePrefix = uniqueName('taskq-sqs-cli');
+    const env = {
+      TASKQ_NAME: 'cli',
+      TASKQ_SECRET_KEY: 'sqs-cli-test-secret-0123456789abcdef',
+      TASKQ_BROKER_URL: `sqs://${FAUXQS_REGION}/${uniqueName('cli')}-?endpoint=${encodeURIComponent(server.endpoint)}`,
+      TASKQ_STORE_URL: `${redisUrl}?prefix=${storePrefix}`,
+      TASKQ_TASKS: fileURLToPath(new URL('./support/tasks.mjs', import.meta.url)),
+    };
+    const client = new Taskq({
+      name: env.TASKQ_NAME,
+      secretKey: env.TASKQ_SECRET_KEY,
+      broker: env.TASKQ_BROKER_URL,
+      store: env.TASKQ_STORE_URL,
+      logLevel: 'warn',
+    });
+    try {
+      const ids = await client.enqueueMany(Array.from({ length: 20 }, (_, i) => ({ task: 'double', args: [i] })));
+      const bin = join(dirname(createRequire(import.meta.url).resolve('@taskq/core')), 'cli', 'bin.js');
+      const exitCode = await new Promise<number | null>((resolve, reject) => {
+        const child = spawn(process.execPath, [bin, 'cluster', '--once'], {
+          env: { ...process.env, ...env },
+          stdio: ['ignore', 'inherit', 'inherit'],
+        });
+        child.once('error', reject);
+        child.once('exit', (code) => resolve(code));
+      });
+      expect(exitCode).toBe(0);
+      const results = await Promise.all(ids.map((id) => client.result<number>(id)));
+      expect(results).toEqual(Array.from({ length: 20 }, (_, i) => i * 2));
+      expect(await client.queueSize()).toBe(0);
+    } finally {
+      await client.close();
+      const redis = new Redis(redisUrl);
+      const keys = await redis.keys(`{${storePrefix}:*`);
+      if (keys.length > 0) await redis.del(...keys);
+      await redis.quit();
+    }
+  }, 60_000);
 });
