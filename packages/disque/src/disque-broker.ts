@@ -160,10 +160,14 @@ export class DisqueBroker extends BaseBroker {
       const abort = () => this.#blocking.release();
       signal?.addEventListener('abort', abort, { once: true });
       try {
-        const timeout = Math.max(1, Math.round(waitMs));
+        // After a failover the wait goes on on the next node for what is left of it, not from the start.
+        const deadline = Date.now() + waitMs;
         reply = await this.#run(
           'GETJOB',
-          (client) => client.call('GETJOB', 'TIMEOUT', timeout, 'COUNT', max, 'WITHCOUNTERS', 'FROM', this.queue),
+          (client) => {
+            const timeout = Math.max(1, Math.round(deadline - Date.now()));
+            return client.call('GETJOB', 'TIMEOUT', timeout, 'COUNT', max, 'WITHCOUNTERS', 'FROM', this.queue);
+          },
           this.#blocking,
           signal,
         );
