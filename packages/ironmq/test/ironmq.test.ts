@@ -1,6 +1,10 @@
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { rejectionCode, uniqueName, waitFor } from '@taskq/conformance';
-import { createBroker, isTaskqError } from '@taskq/core';
+import { Taskq, createBroker, isTaskqError } from '@taskq/core';
 import { IronMqServer } from '@taskq/test-servers/ironmq';
 import {
   DEFAULT_HOST,
@@ -150,7 +154,10 @@ describe('errors', () => {
     try {
       const broker = local.broker({ url: strict.url(), retrySeconds: 5 });
       await broker.enqueue('x');
-      const error = await broker.dequeue().catch((e: unknown) => e as Error);
+      const error = await broker.dequeue().then(
+        () => undefined,
+        (e: unknown) => e as Error,
+      );
       expect(isTaskqError(error, 'TASKQ_INVALID_ARGUMENT')).toBe(true);
       expect(error?.message).toMatch(/`retry` to 30 or more/);
       const ok = local.broker({ url: strict.url(), queue: broker.queue, retrySeconds: 30 });
@@ -315,4 +322,42 @@ describe('queues, delays and long polls', () => {
     expect(/^[\x20-\x7e]*$/.test(json)).toBe(true);
     expect((JSON.parse(json) as { body: string }).body).toBe(text);
   });
+});
+
+describe('a cluster on IronMQ', () => {
+  it('a task running three times longer than retry runs once: touched while it runs, acknowledged with its receipt', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'taskq-ironmq-'));
+    const log = join(dir, 'executions.txt');
+    const name = uniqueName('cluster');
+    const q = new Taskq({
+      name,
+      secretKey: 'a-test-secret-key-that-is-long-enough',
+      broker: local.server.url(),
+      tasks: [fileURLToPath(new URL('./support/tasks.mjs', import.meta.url))],
+      workers: 1,
+      concurrency: 4,
+      retry: 2,
+      scheduler: false,
+      logLevel: 'warn',
+    });
+    const cluster = await q.cluster({ handleSignals: false }).start();
+    try {
+      const touches = local.requests('POST', '/touch');
+      const ids = await q.enqueueMany([0, 1, 2, 3].map((i) => ({ task: 'slow', args: [i, log, 6000] })));
+      const results = await Promise.all(ids.map((id) => q.result<number>(id, { wait: 30_000 })));
+      expect(results).toEqual([0, 1, 2, 3]);
+      // Each task started once: no other delivery of it while it ran past its 2 s reservations.
+      expect(readFileSync(log, 'utf8').trim().split('\n').sort()).toEqual(['0', '1', '2', '3']);
+      expect(local.requests('POST', '/touch') - touches).toBeGreaterThanOrEqual(4);
+      for (const id of ids) expect((await q.fetch(id))?.attemptCount).toBe(1);
+      // The acknowledgements used the reservation ids the touches returned: the messages are gone.
+      await waitFor(() => (local.server.queues.get(name)?.messages.size ?? 0) === 0, {
+        message: 'every message deleted',
+      });
+    } finally {
+      await cluster.stop({ deadlineMs: 5000 });
+      await q.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
 });
