@@ -343,6 +343,14 @@ describe('IronMQ v3 local server: messages and reservations', () => {
     expect(one.body.message).toEqual({ id, body: 'p1', reserved_count: 1 });
   });
 
+  it('reserve with delete: true removes the messages it returns (at-most-once)', async () => {
+    const queue = await newQueue(30);
+    const [id] = await post(queue, 'once');
+    expect((await reserve(queue, { delete: true })).map((m) => m.body)).toEqual(['once']);
+    expect(await call('GET', `/${queue}/messages/${id}`)).toEqual({ status: 404, body: { msg: 'Message not found' } });
+    expect(await size(queue)).toBe(0);
+  });
+
   it('unicode and control characters round-trip exactly', async () => {
     const queue = await newQueue(30);
     const body = 'héllo ✓ 你好 🎉 a\u0000b\r\n"q" \\';

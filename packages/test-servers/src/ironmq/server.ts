@@ -38,7 +38,12 @@ interface Route {
  * A local IronMQ v3 server (pull queues) for tests, written from the public
  * v3 API reference: the same paths, JSON bodies, status codes and `{msg}`
  * errors. Everything lives in memory; `restart()` drops connections but keeps
- * the queues, like a durable server coming back.
+ * the queues, like a durable server coming back. Not implemented: push
+ * queues, subscribers, alerts, dead-letter queues, webhooks and message
+ * expiration (`message_expiration` is stored and reported, never applied).
+ * Where the reference is silent this server chose: `size` counts unreserved
+ * messages only; a bulk delete with one bad reservation deletes nothing;
+ * posting to a missing queue creates it; PUT on an existing queue updates it.
  */
 export class IronMqServer {
   readonly token: string;
