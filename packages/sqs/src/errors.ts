@@ -75,6 +75,13 @@ export function toTaskqError(error: unknown, what: string, closed: boolean): Tas
       cause: error,
     });
   }
+  if (/region is missing/i.test(message)) {
+    return new TaskqError(
+      ErrorCodes.CONFIG,
+      `${what}: no AWS region: put it in the URL (sqs://us-east-1/…), pass \`region\`, or set AWS_REGION.`,
+      { cause: error },
+    );
+  }
   if (codesOf(error).some((c) => AUTH.has(c)) || /credential/i.test(code)) {
     return new TaskqError(
       ErrorCodes.CONFIG,

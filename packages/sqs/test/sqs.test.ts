@@ -331,6 +331,34 @@ describe('queues and errors', () => {
     expect(JSON.stringify((error as TaskqError).cause) + String((error as TaskqError).cause)).toMatch(/ECONNREFUSED/);
   });
 
+  it('names the missing region as a configuration error', async () => {
+    const saved = { region: process.env.AWS_REGION, config: process.env.AWS_CONFIG_FILE };
+    delete process.env.AWS_REGION;
+    process.env.AWS_CONFIG_FILE = '/nonexistent/taskq-test-aws-config';
+    try {
+      const broker = track(
+        new SqsBroker({
+          queue: 'app',
+          retrySeconds: 30,
+          endpoint: server.endpoint,
+          client: { credentials: FAUXQS_CREDENTIALS },
+        }),
+      );
+      let error: unknown;
+      try {
+        await broker.ping();
+      } catch (caught) {
+        error = caught;
+      }
+      expect((error as TaskqError).code).toBe('TASKQ_CONFIG_INVALID');
+      expect((error as TaskqError).message).toMatch(/AWS_REGION/);
+    } finally {
+      if (saved.region !== undefined) process.env.AWS_REGION = saved.region;
+      if (saved.config === undefined) delete process.env.AWS_CONFIG_FILE;
+      else process.env.AWS_CONFIG_FILE = saved.config;
+    }
+  });
+
   it('round-trips payloads SQS would refuse as they are (empty, control characters)', async () => {
     const broker = track(brokerOn(server));
     const payloads = ['', '\u0000', 'tab\there\u0007bell', 'plain'];
