@@ -40,6 +40,8 @@ export const ErrorCodes = {
   STORE_CLOSED: 'TASKQ_STORE_CLOSED',
   /** The store could not be reached. */
   STORE_UNAVAILABLE: 'TASKQ_STORE_UNAVAILABLE',
+  /** The store refused a task's record (too large, invalid for it): the task is saved as this failure instead. */
+  RESULT_NOT_SAVED: 'TASKQ_RESULT_NOT_SAVED',
   /** A result was waited for and did not arrive in time. */
   WAIT_TIMEOUT: 'TASKQ_WAIT_TIMEOUT',
   /** The cluster is not in a state that allows the call (e.g. start twice). */

@@ -1,4 +1,4 @@
-import { ErrorCodes, TaskqError } from '../errors.js';
+import { ErrorCodes, TaskqError, type ErrorCode } from '../errors.js';
 import type { ClusterStat } from '../stats/cluster-stat.js';
 
 /**
@@ -118,6 +118,35 @@ export interface BrokerFactoryOptions {
   queue: string;
   /** Visibility timeout / lease in seconds (Django Q's `retry`). */
   retrySeconds: number;
+  /**
+   * Longest wait for the server on any call (beyond a dequeue's own `waitMs`) before it rejects with
+   * TASKQ_BROKER_UNAVAILABLE. Default {@link DEFAULT_CALL_TIMEOUT_MS}; the config's `brokerTimeout`.
+   */
+  callTimeoutMs?: number;
+}
+
+/** How long a broker or store call waits for an unreachable server by default. */
+export const DEFAULT_CALL_TIMEOUT_MS = 10_000;
+
+/** Resolves when `promise` settles or after `ms`, whichever is first; rejections still reject. */
+export function settleWithin(promise: Promise<void>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const elapsed = new Promise<void>((resolve) => (timer = setTimeout(resolve, ms).unref()));
+  return Promise.race([promise, elapsed]).finally(() => clearTimeout(timer));
+}
+
+/**
+ * Rejects with a TaskqError `code` when `call` has not settled within `ms`. The call itself may still complete
+ * later (a client library that queues commands while disconnected sends them on reconnect): callers treat such an
+ * error as "unknown outcome", which at-least-once delivery already covers.
+ */
+export function boundedCall<T>(call: Promise<T>, ms: number, code: ErrorCode, message: () => string): Promise<T> {
+  if (!Number.isFinite(ms)) return call;
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new TaskqError(code, message())), ms);
+  });
+  return Promise.race([call, timeout]).finally(() => clearTimeout(timer));
 }
 
 /** Broker packages export one of these so `broker: 'scheme://…'` resolves to them. */
@@ -128,13 +157,16 @@ export interface BrokerFactory {
 
 /**
  * Base class for brokers: public methods check state and arguments, then call
- * the `_`-prefixed hooks an adapter implements. Bulk calls default to loops;
- * adapters override them when the server batches.
+ * the `_`-prefixed hooks an adapter implements, each bounded by `callTimeoutMs`
+ * so an unreachable server is a typed error, never a hang. Bulk calls default
+ * to loops; adapters override them when the server batches.
  */
 export abstract class BaseBroker implements Broker {
   abstract readonly capabilities: BrokerCapabilities;
   readonly queue: string;
   readonly retrySeconds: number;
+  /** Longest wait for the server per call (see {@link BrokerFactoryOptions.callTimeoutMs}); the runtime may set it. */
+  callTimeoutMs: number;
   #closed = false;
   #closing: Promise<void> | undefined;
 
@@ -145,6 +177,19 @@ export abstract class BaseBroker implements Broker {
     }
     this.queue = options.queue;
     this.retrySeconds = options.retrySeconds;
+    this.callTimeoutMs = options.callTimeoutMs ?? DEFAULT_CALL_TIMEOUT_MS;
+  }
+
+  /** Runs an adapter hook with the bounded wait; `extraMs` adds a dequeue's own blocking time. */
+  #bounded<T>(what: string, call: () => Promise<T>, extraMs = 0): Promise<T> {
+    return boundedCall(
+      call(),
+      this.callTimeoutMs + extraMs,
+      ErrorCodes.BROKER_UNAVAILABLE,
+      () =>
+        `The broker for queue "${this.queue}" did not answer ${what} within ${this.callTimeoutMs} ms: ` +
+        'check that the server runs and is reachable (the wait is the `brokerTimeout` option).',
+    );
   }
 
   get closed(): boolean {
@@ -174,14 +219,14 @@ export abstract class BaseBroker implements Broker {
   async enqueue(payload: string, options: EnqueueOptions = {}): Promise<string> {
     this.assertOpen();
     this.#checkPayload(payload);
-    return this._enqueue(payload, options);
+    return this.#bounded('enqueue', () => this._enqueue(payload, options));
   }
 
   async enqueueMany(items: readonly EnqueueItem[]): Promise<string[]> {
     this.assertOpen();
     for (const item of items) this.#checkPayload(item.payload);
     if (items.length === 0) return [];
-    return this._enqueueMany(items);
+    return this.#bounded('enqueueMany', () => this._enqueueMany(items));
   }
 
   async dequeue(options: DequeueOptions = {}): Promise<Delivery[]> {
@@ -191,91 +236,95 @@ export abstract class BaseBroker implements Broker {
       throw new TaskqError(ErrorCodes.INVALID_ARGUMENT, `dequeue max must be a positive integer, got ${max}.`);
     }
     const waitMs = Math.max(0, options.waitMs ?? 0);
-    const deliveries = await this._dequeue(this.capabilities.bulkDequeue ? max : 1, waitMs, options.signal);
-    return deliveries;
+    return this.#bounded(
+      'dequeue',
+      () => this._dequeue(this.capabilities.bulkDequeue ? max : 1, waitMs, options.signal),
+      waitMs,
+    );
   }
 
   async acknowledge(receipt: string): Promise<void> {
     this.assertOpen();
-    await this._acknowledge(receipt);
+    await this.#bounded('acknowledge', () => this._acknowledge(receipt));
   }
 
   async acknowledgeMany(receipts: readonly string[]): Promise<void> {
     this.assertOpen();
-    if (receipts.length > 0) await this._acknowledgeMany(receipts);
+    if (receipts.length > 0) await this.#bounded('acknowledgeMany', () => this._acknowledgeMany(receipts));
   }
 
   async fail(receipt: string): Promise<void> {
     this.assertOpen();
-    await this._delete(receipt);
+    await this.#bounded('fail', () => this._delete(receipt));
   }
 
   async delete(receipt: string): Promise<void> {
     this.assertOpen();
-    await this._delete(receipt);
+    await this.#bounded('delete', () => this._delete(receipt));
   }
 
   async extend(receipt: string, seconds: number): Promise<void> {
     this.assertOpen();
     if (!this.capabilities.extendLease) return;
-    await this._extend(receipt, seconds);
+    await this.#bounded('extend', () => this._extend(receipt, seconds));
   }
 
   async queueSize(): Promise<number> {
     this.assertOpen();
-    return this._queueSize();
+    return this.#bounded('queueSize', () => this._queueSize());
   }
 
   async lockSize(): Promise<number> {
     this.assertOpen();
-    return this._lockSize();
+    return this.#bounded('lockSize', () => this._lockSize());
   }
 
   async purgeQueue(): Promise<void> {
     this.assertOpen();
-    await this._purgeQueue();
+    await this.#bounded('purgeQueue', () => this._purgeQueue());
   }
 
   async deleteQueue(): Promise<void> {
     this.assertOpen();
-    await this._deleteQueue();
+    await this.#bounded('deleteQueue', () => this._deleteQueue());
   }
 
   async ping(): Promise<void> {
     this.assertOpen();
-    await this._ping();
+    await this.#bounded('ping', () => this._ping());
   }
 
   async info(): Promise<BrokerInfo> {
     this.assertOpen();
-    return this._info();
+    return this.#bounded('info', () => this._info());
   }
 
   async listQueued(options: { limit?: number; offset?: number } = {}): Promise<QueuedMessage[]> {
     this.assertOpen();
     if (!this.capabilities.listQueued) return [];
-    return this._listQueued(options.limit ?? 100, options.offset ?? 0);
+    return this.#bounded('listQueued', () => this._listQueued(options.limit ?? 100, options.offset ?? 0));
   }
 
   async setStat(key: string, stat: ClusterStat, ttlSeconds: number): Promise<void> {
     this.assertOpen();
-    await this._setStat(key, stat, ttlSeconds);
+    await this.#bounded('setStat', () => this._setStat(key, stat, ttlSeconds));
   }
 
   async getStats(): Promise<ClusterStat[]> {
     this.assertOpen();
-    return this._getStats();
+    return this.#bounded('getStats', () => this._getStats());
   }
 
   async deleteStat(key: string): Promise<void> {
     this.assertOpen();
-    await this._deleteStat(key);
+    await this.#bounded('deleteStat', () => this._deleteStat(key));
   }
 
   close(): Promise<void> {
     if (this.#closing) return this.#closing;
     this.#closed = true;
-    this.#closing = this._close();
+    // Bounded too: closing must not hang a stop while the server is unreachable (the socket is then dropped).
+    this.#closing = settleWithin(this._close(), this.callTimeoutMs);
     return this.#closing;
   }
 

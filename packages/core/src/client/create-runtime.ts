@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { createBroker, createStore, schemeOf } from '../adapters.js';
-import type { Broker } from '../broker/broker.js';
+import { BaseBroker, type Broker } from '../broker/broker.js';
 import type { ResolvedConfig } from '../config/config.js';
 import { ErrorCodes, TaskqError } from '../errors.js';
 import type { TaskqEmitter } from '../events.js';
@@ -9,7 +9,7 @@ import { loadSerializer } from '../serialize/load.js';
 import { HmacSigner } from '../signing/hmac-signer.js';
 import { PackageCodec } from '../signing/package-codec.js';
 import { MemoryStore } from '../store/memory-store.js';
-import type { ResultStore } from '../store/result-store.js';
+import { BaseResultStore, type ResultStore } from '../store/result-store.js';
 import type { TaskMessage } from '../task/task.js';
 import type { Runtime } from '../cluster/runtime.js';
 
@@ -35,6 +35,7 @@ export async function createRuntime(config: ResolvedConfig, events: TaskqEmitter
     new HmacSigner({ secretKey, salt: config.name, compress: config.compress }),
     config.maxAge,
   );
+  const callTimeoutMs = config.brokerTimeout * 1000;
   const brokers = new Map<string, Broker>();
   const brokerFor = async (queue: string): Promise<Broker> => {
     const existing = brokers.get(queue);
@@ -46,12 +47,15 @@ export async function createRuntime(config: ResolvedConfig, events: TaskqEmitter
         `Routing to queue "${queue}" needs \`broker\` as a URL (a broker instance serves one queue).`,
       );
     }
-    const broker = await createBroker(brokerUrl, { queue, retrySeconds: config.retry });
+    const broker = await createBroker(brokerUrl, { queue, retrySeconds: config.retry, callTimeoutMs });
+    if (broker instanceof BaseBroker) broker.callTimeoutMs = callTimeoutMs;
     brokers.set(queue, broker);
     return broker;
   };
   const broker = await brokerFor(config.cluster);
   const store = await resolveStore(config, brokerUrl);
+  // Instances the caller built keep their own bound; the ones built from URLs take `brokerTimeout`.
+  if (store instanceof BaseResultStore && typeof config.store !== 'object') store.callTimeoutMs = callTimeoutMs;
   const statsSink = broker.capabilities.stats ? broker : store.capabilities.stats ? store : null;
   return {
     config,

@@ -109,7 +109,10 @@ export class Taskq {
     return () => this.#schedulers.delete(scheduler);
   }
 
-  /** Connects the broker and store (done lazily by every call; call it to fail fast). */
+  /**
+   * Connects the broker and store and checks that both answer (done lazily by the first call; call it to fail
+   * fast). Rejects with TASKQ_BROKER_UNAVAILABLE / TASKQ_STORE_UNAVAILABLE within `brokerTimeout`.
+   */
   runtime(): Promise<Runtime> {
     if (this.#closed) return Promise.reject(new TaskqError(ErrorCodes.CLUSTER_STATE, 'This Taskq instance is closed.'));
     this.#runtime ??= this.#connect().catch((error: unknown) => {
@@ -123,6 +126,13 @@ export class Taskq {
     // Reporters load first: a missing @taskq/<name> package fails before any connection is opened.
     const { reporters, owned } = await loadErrorReporters(this.config.errorReporters);
     const runtime = await createRuntime(this.config, this.events);
+    try {
+      // Sync mode runs tasks inline: it needs the store, not the broker.
+      await Promise.all([this.config.sync ? null : runtime.broker.ping(), runtime.store.ping()]);
+    } catch (error) {
+      await runtime.close().catch(() => undefined);
+      throw error;
+    }
     this.#ownedReporters = owned;
     return reporters.length === 0 ? runtime : { ...runtime, reporters };
   }

@@ -12,6 +12,11 @@ import { Pusher } from './pusher.js';
 import type { Runtime } from './runtime.js';
 import { statKey, type ClusterStat, type ClusterStatus } from '../stats/cluster-stat.js';
 
+const delay = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms).unref());
+
+/** After the task deadline, how long a stop may still spend saving and acknowledging results. */
+const STOP_FLUSH_GRACE_MS = 5000;
+
 export interface ClusterOptions {
   /** Install SIGTERM/SIGINT handlers that stop the cluster gracefully (a second signal aborts). Default true. */
   handleSignals?: boolean;
@@ -54,6 +59,7 @@ export class Cluster {
   readonly #runners = new Map<string, { run: (signal: AbortSignal) => Promise<void>; signal: AbortSignal }>();
   #guardTimer: NodeJS.Timeout | null = null;
   #stopping: Promise<void> | null = null;
+  #abortStop: (() => void) | null = null;
   #signalHandler: ((signal: NodeJS.Signals) => void) | null = null;
   readonly #parts: ClusterPart[] = [];
 
@@ -154,27 +160,56 @@ export class Cluster {
     const { logger, events } = this.runtime;
     this.#status = 'Stopping';
     logger.info(`cluster ${this.name} stopping`, { id: this.id });
+    // One hard limit bounds the whole stop, whatever the broker and store do: the deadline for running tasks
+    // plus a short grace to flush results. A second signal (abortStop) ends it at once. What is left
+    // unacknowledged then is delivered again by the broker.
+    const hardLimit = new Promise<'hard'>((resolve) => {
+      const timer = setTimeout(() => resolve('hard'), deadlineMs + STOP_FLUSH_GRACE_MS).unref();
+      this.#abortStop = () => {
+        clearTimeout(timer);
+        resolve('hard');
+      };
+    });
+    const within = <T>(work: Promise<T>) => Promise.race([work, hardLimit]);
     this.#partsAbort.abort();
     this.#pusherAbort.abort();
-    await Promise.allSettled(this.#loops.values());
     const pool = this.#pool as WorkerPool;
     const monitor = this.#monitor as Monitor;
-    const drained = (await poll(async () => (pool.size === 0 ? true : null), deadlineMs)) !== null;
+    // The loops and the running tasks share the task deadline: a pusher stuck in a dequeue that never answers
+    // must not keep the pool from draining.
+    const taskDeadline = Date.now() + deadlineMs;
+    await within(Promise.race([Promise.allSettled(this.#loops.values()), delay(deadlineMs)]));
+    const drained =
+      (await within(poll(async () => (pool.size === 0 ? true : null), Math.max(0, taskDeadline - Date.now())))) ===
+      true;
     if (!drained) {
       logger.warn('stop deadline passed: aborting remaining tasks; the broker will redeliver them', {
         tasks: pool.size,
       });
       await pool.destroy();
     }
-    await monitor.drain();
+    const hard = (await within(monitor.drain())) === 'hard';
+    if (hard) {
+      const unsaved = monitor.abandon();
+      logger.warn('stop limit passed before every result was saved and acknowledged; the broker redelivers those', {
+        unsaved,
+      });
+    }
     if (this.#guardTimer) clearInterval(this.#guardTimer);
     this.#guardTimer = null;
-    if (drained) await pool.close();
+    if (drained) await within(pool.close());
     this.#status = 'Stopped';
-    await this.#publishStat();
+    if (!hard) await within(this.#publishStat());
+    this.#abortStop = null;
     this.#removeSignalHandlers();
     logger.info(`cluster ${this.name} stopped`, { id: this.id, processed: monitor.processed, failed: monitor.failed });
     events.emit('clusterStop', { clusterId: this.id, name: this.name });
+  }
+
+  /** Ends a stop in progress at once (the second SIGTERM/SIGINT): running tasks are aborted, nothing more is flushed. */
+  abortStop(): void {
+    void this.#pool?.destroy();
+    this.#abortStop?.();
   }
 
   /** The heartbeat this cluster publishes (Django Q's Stat). */
@@ -206,6 +241,7 @@ export class Cluster {
       rejected: this.#pusher?.rejected ?? 0,
       startedAt: this.#startedAt,
       updatedAt: Date.now(),
+      brokerUnreachableSince: this.#pusher?.outageSince ?? null,
       memory: { rssBytes: memory.rss, heapUsedBytes: memory.heapUsed, threads: pool?.threadMemory() ?? [] },
     };
   }
@@ -252,8 +288,8 @@ export class Cluster {
   #installSignalHandlers(): void {
     this.#signalHandler = (signal) => {
       if (this.#stopping) {
-        this.runtime.logger.warn(`second ${signal}: aborting running tasks`);
-        void this.#pool?.destroy();
+        this.runtime.logger.warn(`second ${signal}: aborting running tasks and stopping now`);
+        this.abortStop();
         return;
       }
       this.runtime.logger.info(`received ${signal}: stopping gracefully (send it again to abort)`);

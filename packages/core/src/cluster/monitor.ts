@@ -1,6 +1,7 @@
 import type { Logger } from '../logger.js';
 import type { Broker } from '../broker/broker.js';
 import type { LeaseKeeper } from './lease-keeper.js';
+import { ErrorCodes } from '../errors.js';
 import type { FinishedTask, TaskFinisher } from './finisher.js';
 
 const MAX_BATCH = 500;
@@ -22,6 +23,7 @@ export class Monitor {
   #pruneDue = false;
   #pruneTimer: NodeJS.Timeout | null = null;
   #idleWaiters: (() => void)[] = [];
+  #abandoned = false;
   processed = 0;
   failed = 0;
   /** Called after each saved batch: the pusher may pull again. */
@@ -45,6 +47,19 @@ export class Monitor {
     return this.#queue.length;
   }
 
+  /**
+   * Gives up on what is not yet saved and acknowledged (a stop past its limit): the loop ends, and the broker
+   * redelivers those tasks after their lease. Returns how many results were dropped unsaved.
+   */
+  abandon(): number {
+    this.#abandoned = true;
+    const dropped = this.#queue.length;
+    this.#queue.length = 0;
+    this.#pendingAcks.length = 0;
+    for (const wake of this.#idleWaiters.splice(0)) wake();
+    return dropped;
+  }
+
   /** Resolves when everything pushed so far is saved and acknowledged. */
   async drain(): Promise<void> {
     while (this.#queue.length > 0 || this.#pendingAcks.length > 0 || this.#flushing) {
@@ -65,34 +80,95 @@ export class Monitor {
   async #loop(): Promise<void> {
     // Yield once so results that finish together are saved together.
     await new Promise((resolve) => setImmediate(resolve));
-    while (this.#queue.length > 0 || this.#pendingAcks.length > 0) {
+    while (!this.#abandoned && (this.#queue.length > 0 || this.#pendingAcks.length > 0)) {
       if (this.#backoffMs > 0) await new Promise((resolve) => setTimeout(resolve, this.#backoffMs));
+      if (this.#abandoned) return;
       const batch = this.#queue.slice(0, MAX_BATCH);
+      let finished: { count: number; acknowledged: string[] };
       try {
         await this.#acknowledgePending();
-        const report = await this.finisher.finish(batch);
-        // Saved: from here on a failure only delays the acknowledgement, it never repeats the save.
-        this.#queue.splice(0, batch.length);
-        this.#pendingAcks.push(...report.acknowledged);
-        await this.#acknowledgePending();
-        for (const item of batch) {
-          if (item.receipt !== undefined) this.leases.release(item.receipt);
-          if (item.outcome.ok) this.processed++;
-          else this.failed++;
-          if (item.outcome.ok) this.#pruneDue = true;
+        finished = { count: batch.length, acknowledged: (await this.finisher.finish(batch)).acknowledged };
+      } catch (error) {
+        if (this.#abandoned) return;
+        if (isOutage(error)) {
+          this.#backOff(batch.length, error);
+          continue;
         }
-        this.#backoffMs = 0;
-        this.onSaved();
+        // Not an outage: something in the batch itself is refused. Finish the tasks one at a time, so one
+        // poisoned record can never hold back the results queued behind it.
+        finished = await this.#finishOneByOne(batch);
+        if (finished.count === 0) {
+          this.#backOff(batch.length, error);
+          continue;
+        }
+      }
+      // Saved: from here on a failure only delays the acknowledgement, it never repeats the save.
+      const done = this.#queue.splice(0, finished.count);
+      this.#pendingAcks.push(...finished.acknowledged);
+      for (const item of done) {
+        if (item.receipt !== undefined) this.leases.release(item.receipt);
+        if (item.outcome.ok) this.processed++;
+        else this.failed++;
+        if (item.outcome.ok) this.#pruneDue = true;
+      }
+      this.#backoffMs = 0;
+      this.onSaved();
+      try {
+        await this.#acknowledgePending();
         await this.#maybePrune(false);
       } catch (error) {
-        this.#backoffMs = Math.min(Math.max(this.#backoffMs * 2, 100), 5000);
-        this.logger.error('could not save results; retrying', {
-          tasks: batch.length,
-          retryInMs: this.#backoffMs,
-          error: (error as Error).message,
-        });
+        if (this.#abandoned) return;
+        this.#backOff(0, error);
       }
     }
+  }
+
+  #backOff(tasks: number, error: unknown): void {
+    this.#backoffMs = Math.min(Math.max(this.#backoffMs * 2, 100), 5000);
+    this.logger.error(
+      tasks > 0 ? 'could not save results; retrying' : 'could not acknowledge saved results; retrying',
+      {
+        tasks,
+        retryInMs: this.#backoffMs,
+        code: (error as { code?: string }).code,
+        error: (error as Error).message,
+      },
+    );
+  }
+
+  /**
+   * Finishes each task on its own. A task whose record the store refuses is saved instead as a failure with
+   * code TASKQ_RESULT_NOT_SAVED (without its result and args); if even that is refused, it is left
+   * unacknowledged for the broker to deliver again, and logged. Stops at an outage: the rest wait for the retry.
+   */
+  async #finishOneByOne(batch: readonly FinishedTask[]): Promise<{ count: number; acknowledged: string[] }> {
+    const acknowledged: string[] = [];
+    let count = 0;
+    for (const item of batch) {
+      try {
+        acknowledged.push(...(await this.finisher.finish([item])).acknowledged);
+      } catch (error) {
+        if (isOutage(error)) break;
+        try {
+          acknowledged.push(...(await this.finisher.finish([recordRefused(item, error)])).acknowledged);
+          this.logger.error('the store refused a task record; saved it as a failure without its result', {
+            task: item.message.id,
+            func: item.message.func,
+            code: ErrorCodes.RESULT_NOT_SAVED,
+            error: (error as Error).message,
+          });
+        } catch (second) {
+          if (isOutage(second)) break;
+          this.logger.error('could not save a task record; leaving it for the broker to deliver again', {
+            task: item.message.id,
+            func: item.message.func,
+            error: (second as Error).message,
+          });
+        }
+      }
+      count++;
+    }
+    return { count, acknowledged };
   }
 
   async #acknowledgePending(): Promise<void> {
@@ -123,4 +199,34 @@ export class Monitor {
       this.logger.warn('could not prune old successes', { error: (error as Error).message });
     }
   }
+}
+
+const OUTAGE_CODES: ReadonlySet<string> = new Set([
+  ErrorCodes.BROKER_UNAVAILABLE,
+  ErrorCodes.STORE_UNAVAILABLE,
+  ErrorCodes.BROKER_CLOSED,
+  ErrorCodes.STORE_CLOSED,
+]);
+
+/** An unreachable (or closed) broker or store: every record would fail alike, so retry the batch whole. */
+function isOutage(error: unknown): boolean {
+  return OUTAGE_CODES.has((error as { code?: string } | null)?.code ?? '');
+}
+
+/** The task as a failure that explains why its real record could not be kept. */
+function recordRefused(item: FinishedTask, error: unknown): FinishedTask {
+  const { result: _result, ...outcome } = item.outcome;
+  return {
+    ...item,
+    outcome: {
+      ...outcome,
+      ok: false,
+      argsText: '[]',
+      error: {
+        name: 'TaskqError',
+        code: ErrorCodes.RESULT_NOT_SAVED,
+        message: `The result store refused this task's record (${(error as Error).message}); it is kept as this failure instead, without its result and arguments.`,
+      },
+    },
+  };
 }

@@ -23,6 +23,8 @@ export class Pusher {
   #spaceWaiter: (() => void) | null = null;
   #executions = 0;
   rejected = 0;
+  /** When the current broker outage began (ms), or null while the broker answers. */
+  outageSince: number | null = null;
 
   constructor(
     private readonly runtime: Runtime,
@@ -51,15 +53,26 @@ export class Pusher {
           waitMs: DEQUEUE_WAIT_MS,
           signal,
         });
-        if (backoffMs > 0) logger.info('broker reachable again; resuming');
+        if (this.outageSince !== null) {
+          logger.info('broker reachable again; pulling resumes', {
+            queue: broker.queue,
+            outageSeconds: Math.round((Date.now() - this.outageSince) / 100) / 10,
+          });
+          this.outageSince = null;
+        }
         backoffMs = 0;
       } catch (error) {
         if (signal.aborted || broker.closed) return;
         backoffMs = Math.min(Math.max(backoffMs * 2, 250), MAX_OUTAGE_BACKOFF_MS);
-        logger.warn('broker unavailable; pausing the pusher', {
-          retryInMs: backoffMs,
-          error: (error as Error).message,
-        });
+        // Once per outage, not once per retry: the end is logged when a dequeue answers again.
+        if (this.outageSince === null) {
+          this.outageSince = Date.now();
+          logger.warn('broker unreachable; pulling paused until it answers (nothing is lost)', {
+            queue: broker.queue,
+            code: (error as { code?: string }).code,
+            error: (error as Error).message,
+          });
+        }
         await sleep(backoffMs, signal);
         continue;
       }

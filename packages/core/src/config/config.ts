@@ -69,6 +69,8 @@ export const configSchema = z
     bulk: z.number().int().min(1).default(1),
     cached: z.union([z.boolean(), z.number().positive()]).default(false),
     stopTimeout: seconds.default(30),
+    /** Longest wait for an unreachable broker or store on one call before TASKQ_BROKER_UNAVAILABLE / _STORE_. */
+    brokerTimeout: seconds.default(10),
     leaseExtension: z.boolean().default(true),
     workerExecArgv: z.array(z.string()).default([]),
     logLevel: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),

@@ -53,6 +53,7 @@ export const ENV_OPTIONS: Record<string, EnvOption> = {
   TASKQ_BULK: { option: 'bulk', kind: 'int' },
   TASKQ_CACHED: { option: 'cached', kind: 'cached' },
   TASKQ_STOP_TIMEOUT: { option: 'stopTimeout', kind: 'number' },
+  TASKQ_BROKER_TIMEOUT: { option: 'brokerTimeout', kind: 'number' },
   TASKQ_LEASE_EXTENSION: { option: 'leaseExtension', kind: 'boolean' },
   TASKQ_WORKER_EXEC_ARGV: { option: 'workerExecArgv', kind: 'argv' },
   TASKQ_LOG_LEVEL: { option: 'logLevel', kind: 'string' },

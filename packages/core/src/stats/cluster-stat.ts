@@ -32,6 +32,8 @@ export interface ClusterStat {
   rejected: number;
   startedAt: number;
   updatedAt: number;
+  /** Since when (ms) the cluster cannot reach its broker; absent or null while it can. */
+  brokerUnreachableSince?: number | null;
   memory: {
     rssBytes: number;
     heapUsedBytes: number;

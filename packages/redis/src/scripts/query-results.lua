@@ -91,8 +91,9 @@ else
   ids = page(matches)
 end
 local out = { total }
-if #ids > 0 then
-  for _, json in ipairs(redis.call('HMGET', REC, unpack(ids))) do
+-- HMGET in slices: unpack() of a whole large group (thousands of ids) overflows Lua's C stack.
+for first = 1, #ids, 1000 do
+  for _, json in ipairs(redis.call('HMGET', REC, unpack(ids, first, math.min(first + 999, #ids)))) do
     if json then out[#out + 1] = json end
   end
 end

@@ -52,15 +52,26 @@ async function runCluster(flags: ClusterFlags): Promise<void> {
         'set TASKQ_BROKER_URL or `broker` to a shared broker.\n',
     );
   }
+  // A signal during start-up (connecting, importing task modules) stops the cluster as soon as it is up,
+  // instead of killing the process the default way; the cluster's own handlers take over once it runs.
+  let signalledDuringStart = false;
+  const onStartupSignal = () => (signalledDuringStart = true);
+  process.once('SIGTERM', onStartupSignal);
+  process.once('SIGINT', onStartupSignal);
   try {
     await q.runtime().catch((error: unknown) => Promise.reject(asUnavailable(error, config)));
     const stopped = new Promise<void>((resolve) => q.on('clusterStop', () => resolve()));
     // The cluster installs SIGTERM/SIGINT handlers: the first stops gracefully, a second aborts running tasks.
     const cluster = q.cluster({ handleSignals: true });
     await cluster.start();
+    process.off('SIGTERM', onStartupSignal);
+    process.off('SIGINT', onStartupSignal);
+    if (signalledDuringStart) await cluster.stop();
     if (flags.once) await stopWhenDrained(q, cluster, stopped);
     await stopped;
   } finally {
+    process.off('SIGTERM', onStartupSignal);
+    process.off('SIGINT', onStartupSignal);
     await q.close();
   }
 }

@@ -1,0 +1,157 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import {
+  BaseBroker,
+  MemoryBroker,
+  MemoryStore,
+  type ClusterHandle,
+  type SaveOptions,
+  type Taskq,
+  type TaskRecord,
+} from '@taskq/core';
+import { eventually, makeClient } from './helpers.js';
+
+let client: Taskq | null = null;
+let cluster: ClusterHandle | null = null;
+afterEach(async () => {
+  await cluster?.stop({ deadlineMs: 2000 });
+  await client?.close();
+  client = cluster = null;
+});
+
+/** A memory store that refuses some records the way a real store refuses a row (too large, invalid). */
+class RefusingStore extends MemoryStore {
+  constructor(private readonly refuses: (record: TaskRecord) => boolean) {
+    super();
+  }
+
+  protected override _saveMany(records: readonly TaskRecord[], options: SaveOptions): Promise<number[]> {
+    const refused = records.find((record) => this.refuses(record));
+    if (refused) return Promise.reject(new Error(`value too large for column "result" (task ${refused.id})`));
+    return super._saveMany(records, options);
+  }
+}
+
+/** A memory broker whose server "goes away": while away, every dequeue and acknowledge hangs until `back()`. */
+class UnreachableBroker extends MemoryBroker {
+  #down = false;
+  #waiters: (() => void)[] = [];
+  dequeueCalls = 0;
+
+  goAway(): void {
+    this.#down = true;
+  }
+
+  back(): void {
+    this.#down = false;
+    for (const wake of this.#waiters.splice(0)) wake();
+  }
+
+  #gate(): Promise<void> {
+    return this.#down ? new Promise((resolve) => this.#waiters.push(resolve)) : Promise.resolve();
+  }
+
+  protected override async _dequeue(max: number, waitMs: number, signal?: AbortSignal) {
+    this.dequeueCalls++;
+    await this.#gate();
+    return super._dequeue(max, waitMs, signal);
+  }
+
+  protected override async _acknowledge(receipt: string) {
+    await this.#gate();
+    return super._acknowledge(receipt);
+  }
+}
+
+/** A logger that keeps `level message` lines. */
+function recordingLogger(lines: string[]) {
+  return {
+    debug: () => undefined,
+    info: (message: string) => lines.push(`info ${message}`),
+    warn: (message: string) => lines.push(`warn ${message}`),
+    error: (message: string) => lines.push(`error ${message}`),
+  };
+}
+
+describe('one poisoned record never wedges the monitor', () => {
+  it('saves the tasks behind a record the store refuses, and keeps that task as a TASKQ_RESULT_NOT_SAVED failure', async () => {
+    const store = new RefusingStore((record) => (record.result?.length ?? 0) > 1000);
+    client = makeClient({ store, workers: 1, concurrency: 4, maxAttempts: 1 });
+    cluster = await client.cluster({ handleSignals: false }).start();
+    const big = await client.enqueue('echo', ['x'.repeat(5000)]);
+    const small = await Promise.all(Array.from({ length: 30 }, (_, i) => client!.enqueue('add', [i, 1])));
+    for (const [i, id] of small.entries()) expect(await client.result(id, { wait: 20_000 })).toBe(i + 1);
+    const refused = await client.fetch(big, { wait: 20_000 });
+    expect(refused).toMatchObject({ success: false, error: { code: 'TASKQ_RESULT_NOT_SAVED' } });
+    expect(refused?.error?.message).toContain('value too large');
+    // Nothing is left behind: the refused task was acknowledged by its failure policy (maxAttempts 1).
+    const runtime = await client.runtime();
+    await eventually(async () => (await runtime.broker.lockSize()) === 0, 'every delivery acknowledged');
+  });
+
+  it('leaves a record even the failure substitute cannot save to the broker, and carries on with the rest', async () => {
+    const store = new RefusingStore((record) => record.func === 'echo');
+    client = makeClient({ store, workers: 1, concurrency: 4, retry: 30 });
+    cluster = await client.cluster({ handleSignals: false }).start();
+    const poisoned = await client.enqueue('echo', ['never saved']);
+    const small = await Promise.all(Array.from({ length: 20 }, (_, i) => client!.enqueue('add', [i, 2])));
+    for (const [i, id] of small.entries()) expect(await client.result(id, { wait: 20_000 })).toBe(i + 2);
+    const runtime = await client.runtime();
+    expect(await runtime.store.get(poisoned)).toBeNull();
+    // Not acknowledged: the broker still holds it for a later delivery.
+    expect(await runtime.broker.lockSize()).toBe(1);
+  });
+});
+
+describe('an unreachable broker', () => {
+  it('fails a call with TASKQ_BROKER_UNAVAILABLE after callTimeoutMs instead of waiting forever', async () => {
+    const broker = new UnreachableBroker({ queue: 'down', retrySeconds: 5, callTimeoutMs: 200 });
+    broker.goAway();
+    await expect(broker.dequeue({ max: 1, waitMs: 100 })).rejects.toMatchObject({
+      code: 'TASKQ_BROKER_UNAVAILABLE',
+      message: expect.stringContaining('brokerTimeout'),
+    });
+    expect(broker).toBeInstanceOf(BaseBroker);
+    await broker.close();
+  });
+
+  it('logs an outage once when it starts and once when it ends, and pulls again by itself', async () => {
+    const broker = new UnreachableBroker({ queue: 'outage', retrySeconds: 30, callTimeoutMs: 100 });
+    const lines: string[] = [];
+    client = makeClient({ broker, secretKey: 'reliability', logger: recordingLogger(lines), workers: 1 });
+    cluster = await client.cluster({ handleSignals: false }).start();
+    broker.goAway();
+    await eventually(() => lines.some((line) => line.includes('broker unreachable')), 'the outage to be logged');
+    const callsAtStart = broker.dequeueCalls;
+    await eventually(() => broker.dequeueCalls >= callsAtStart + 3, 'several retries during the outage');
+    expect(lines.filter((line) => line.includes('broker unreachable'))).toHaveLength(1);
+    expect(cluster.stat()?.brokerUnreachableSince).toBeTypeOf('number');
+    broker.back();
+    await eventually(() => lines.some((line) => line.includes('broker reachable again')), 'the recovery to be logged');
+    const id = await client.enqueue('add', [2, 3]);
+    expect(await client.result(id, { wait: 10_000 })).toBe(5);
+    expect(cluster.stat()?.brokerUnreachableSince).toBeNull();
+  });
+
+  it('does not hold a stop past its limit while the broker never answers', async () => {
+    // The broker hangs without ever failing (a host that accepts the connection and never replies).
+    const broker = new UnreachableBroker({ queue: 'stop-down', retrySeconds: 30, callTimeoutMs: 3_600_000 });
+    const lines: string[] = [];
+    client = makeClient({
+      broker,
+      secretKey: 'reliability',
+      logger: recordingLogger(lines),
+      workers: 1,
+      stopTimeout: 0.5,
+    });
+    cluster = await client.cluster({ handleSignals: false }).start();
+    const id = await client.enqueue('sleep', [300]);
+    await eventually(() => (cluster?.stat()?.running ?? 0) === 1, 'the task to start');
+    broker.goAway();
+    // Its result cannot be acknowledged and the pusher's dequeue never returns: the stop ends by its own limit.
+    await cluster.stop();
+    cluster = null;
+    expect(lines).toContainEqual(expect.stringMatching(/^warn stop limit passed/));
+    expect(lines).toContainEqual(expect.stringMatching(/^info cluster .* stopped/));
+    expect(await (await client.runtime()).store.get(id)).not.toBeNull();
+  });
+});
