@@ -117,6 +117,17 @@ export function runResultStoreSuite(options: StoreSuiteOptions): void {
     });
 
     describe('groups', () => {
+      it('reads a group of 9,000 records whole (an iter or group that large once wedged a cluster)', async () => {
+        const s = await store();
+        const records = Array.from({ length: 9000 }, () => makeRecord({ group: 'large' }));
+        for (let i = 0; i < records.length; i += 1000) await s.saveMany(records.slice(i, i + 1000));
+        const group = await s.getGroup('large');
+        expect(group).toHaveLength(9000);
+        expect(group[0]?.id).toBe(records[0]?.id);
+        expect(group[8999]?.id).toBe(records[8999]?.id);
+        expect(await s.countGroup('large')).toBe(9000);
+      }, 60_000);
+
       it('getGroup returns successes in finishing order, failures on request', async () => {
         const s = await store();
         const a = makeRecord({ group: 'g1' });
