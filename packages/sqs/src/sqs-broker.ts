@@ -148,7 +148,20 @@ export class SqsBroker extends BaseBroker {
     call: (queueUrl: string, abortSignal: AbortSignal) => Promise<T>,
     signal?: AbortSignal,
   ): Promise<T | undefined> {
-    const abortSignal = signal ? AbortSignal.any([this.#closing.signal, signal]) : this.#closing.signal;
+    const linked = signal ? linkSignals(this.#closing.signal, signal) : undefined;
+    try {
+      return await this.#attempt(what, whenMissing, call, linked?.signal ?? this.#closing.signal);
+    } finally {
+      linked?.dispose();
+    }
+  }
+
+  async #attempt<T>(
+    what: string,
+    whenMissing: WhenMissing,
+    call: (queueUrl: string, abortSignal: AbortSignal) => Promise<T>,
+    abortSignal: AbortSignal,
+  ): Promise<T | undefined> {
     for (let attempt = 0; ; attempt++) {
       const cached = this.#queueUrl;
       const url = await this.#url(whenMissing === 'create');
@@ -474,6 +487,26 @@ export class SqsBroker extends BaseBroker {
     }
     this.client.destroy();
   }
+}
+
+/**
+ * One signal that aborts when either does, with listeners removed afterwards
+ * (the close signal lives as long as the broker; AbortSignal.any would tie a
+ * signal per receive to it).
+ */
+function linkSignals(a: AbortSignal, b: AbortSignal): { signal: AbortSignal; dispose: () => void } {
+  const controller = new AbortController();
+  const abort = () => controller.abort();
+  if (a.aborted || b.aborted) abort();
+  a.addEventListener('abort', abort, { once: true });
+  b.addEventListener('abort', abort, { once: true });
+  return {
+    signal: controller.signal,
+    dispose: () => {
+      a.removeEventListener('abort', abort);
+      b.removeEventListener('abort', abort);
+    },
+  };
 }
 
 /** Internal marker: the queue does not exist (and this call may not create it). */
