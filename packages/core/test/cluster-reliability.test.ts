@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import {
   BaseBroker,
+  HmacSigner,
   MemoryBroker,
   MemoryStore,
   type ClusterHandle,
@@ -153,5 +154,55 @@ describe('an unreachable broker', () => {
     expect(lines).toContainEqual(expect.stringMatching(/^warn stop limit passed/));
     expect(lines).toContainEqual(expect.stringMatching(/^info cluster .* stopped/));
     expect(await (await client.runtime()).store.get(id)).not.toBeNull();
+  });
+});
+
+describe('bad input is a typed error, never a crash or a nonsense record', () => {
+  it.each([
+    ['timeout', -1],
+    ['timeout', 0],
+    ['timeout', 'soon'],
+    ['maxAttempts', 1.5],
+    ['priority', Number.NaN],
+    ['delay', -5],
+    ['runAt', new Date('not a date')],
+  ])('rejects %s = %s at enqueue, naming the option', async (option, value) => {
+    client = makeClient({ sync: true });
+    await expect(client.enqueue('add', [1, 2], { [option]: value })).rejects.toMatchObject({
+      code: 'TASKQ_INVALID_ARGUMENT',
+      message: expect.stringContaining(`\`${option}\` must be`),
+    });
+  });
+
+  it('checks every chain link at enqueue, not when its turn comes', async () => {
+    client = makeClient({ sync: true });
+    const steps = [
+      { task: 'add', args: [1, 2] },
+      { task: 'add', args: [3, 4], options: { timeout: -1 } },
+    ];
+    await expect(client.chain(steps)).rejects.toMatchObject({ code: 'TASKQ_INVALID_ARGUMENT' });
+  });
+
+  it('refuses arguments nested too deeply to serialize with a typed error', async () => {
+    client = makeClient({ sync: true });
+    let deep: unknown[] = [];
+    for (let i = 0; i < 100_000; i++) deep = [deep];
+    await expect(client.enqueue('echo', [deep])).rejects.toMatchObject({
+      code: 'TASKQ_INVALID_ARGUMENT',
+      message: expect.stringContaining('nested too deeply'),
+    });
+  });
+
+  it('rejects and records a signed package nested too deeply to decode, and keeps working', async () => {
+    client = makeClient({ secretKey: 'deep', workers: 1 });
+    cluster = await client.cluster({ handleSignals: false }).start();
+    const runtime = await client.runtime();
+    const text = `{"id":"${'a'.repeat(32)}","name":"deep","func":"echo","enqueuedAt":1,"args":[${'['.repeat(100_000)}${']'.repeat(100_000)}]}`;
+    await runtime.broker.enqueue(new HmacSigner({ secretKey: 'deep', salt: runtime.config.name }).sign(text));
+    const id = await client.enqueue('add', [20, 22]);
+    expect(await client.result(id, { wait: 10_000 })).toBe(42);
+    await eventually(() => (cluster?.stat()?.rejected ?? 0) === 1, 'the deep package to be rejected');
+    const { records } = await runtime.store.list({ success: false });
+    expect(records[0]?.error).toMatchObject({ code: 'TASKQ_BAD_PACKAGE', message: expect.stringContaining('nested') });
   });
 });

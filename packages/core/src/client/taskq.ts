@@ -6,7 +6,10 @@ import { ErrorCodes, TaskqError } from '../errors.js';
 import { TaskqEmitter, type TaskqEvents } from '../events.js';
 import { newTaskId, humanize } from '../task/ids.js';
 import { buildTaskMessage } from '../task/message.js';
+import { assertOptionValues } from '../task/option-values.js';
 import { taskNameOf, type AnyFunction, type TaskRef } from '../task/task-ref.js';
+import { LINK_OPTION_KEYS, assertTaskOptions } from '../task/task-options.js';
+import { TaskRegistry } from '../task/registry.js';
 import type { ChainLink, LinkOptions, RetryPolicy, TaskMessage, TaskRecord, TaskResult } from '../task/task.js';
 import { toTaskResult } from '../task/task-result.js';
 import { createSchedulerPart, runtimeEnqueue, scheduleStoreOf } from '../scheduler/cluster-part.js';
@@ -222,6 +225,11 @@ export class Taskq {
     const [first, ...rest] = steps;
     if (first === undefined) throw new TaskqError(ErrorCodes.INVALID_ARGUMENT, 'chain() needs at least one step.');
     const group = options.group ?? newTaskId();
+    for (const step of steps) {
+      assertTaskOptions(step.options ?? {}, LINK_OPTION_KEYS);
+      // Later links are built by the monitor when their turn comes: check their values now, at enqueue.
+      assertOptionValues((step.options ?? {}) as Record<string, unknown>);
+    }
     const links: ChainLink[] = rest.map((step) => {
       const link: ChainLink = { func: taskNameOf(step.task), args: step.args ?? [] };
       if (step.options) link.options = step.options;

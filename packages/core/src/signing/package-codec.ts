@@ -16,12 +16,33 @@ export class PackageCodec {
   ) {}
 
   pack(message: TaskMessage): string {
-    return this.signer.sign(this.serializer.serialize(message));
+    let text: string;
+    try {
+      text = this.serializer.serialize(message);
+    } catch (error) {
+      if (!(error instanceof RangeError)) throw error;
+      throw new TaskqError(
+        ErrorCodes.INVALID_ARGUMENT,
+        `Task "${message.func}" has arguments nested too deeply to serialize (${error.message}): pass flatter data, ` +
+          'or a reference to it (a key, a URL).',
+        { cause: error },
+      );
+    }
+    return this.signer.sign(text);
   }
 
   unpack(pkg: string): TaskMessage {
     const { text } = this.signer.unsign(pkg, { maxAgeSeconds: this.maxAgeSeconds });
-    const value = this.serializer.deserialize(text);
+    let value: unknown;
+    try {
+      value = this.serializer.deserialize(text);
+    } catch (error) {
+      // Only a signed package gets here, but its data may still be more deeply nested than this thread can decode.
+      if (!(error instanceof RangeError)) throw error;
+      throw new TaskqError(ErrorCodes.BAD_PACKAGE, `Package data is nested too deeply to decode (${error.message}).`, {
+        cause: error,
+      });
+    }
     assertTaskMessage(value);
     return value;
   }

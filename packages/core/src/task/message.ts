@@ -1,4 +1,5 @@
 import { humanize, newTaskId } from './ids.js';
+import { assertOptionValues } from './option-values.js';
 import type { ChainLink, IterInfo, LinkOptions, TaskMessage } from './task.js';
 
 /** Everything needed to build one task message besides its options. */
@@ -17,6 +18,7 @@ export interface MessageParts {
 export function buildTaskMessage(parts: MessageParts): TaskMessage {
   const id = parts.id ?? newTaskId();
   const o = parts.options ?? {};
+  assertOptionValues(o as Record<string, unknown>);
   const message: TaskMessage = {
     id,
     name: o.taskName ?? humanize(id),
