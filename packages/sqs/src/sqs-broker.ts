@@ -475,7 +475,7 @@ export class SqsBroker extends BaseBroker {
       queue: this.queue,
       queueName: this.queueName,
       queueUrl: (await this.#url(false)) ?? null,
-      region: await this.client.config.region(),
+      region: await this.client.config.region().catch(() => null),
       fifo: this.#options.fifo,
     };
   }
