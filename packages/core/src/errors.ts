@@ -82,6 +82,10 @@ export interface ErrorInfo {
   message: string;
   stack?: string;
   code?: string;
+  /** On a saved task failure: the retry budget it ran under (0 = unlimited); see `awaitsRetry`. */
+  maxAttempts?: number;
+  /** On a saved task failure: `ackFailure` made it final. */
+  ackFailure?: boolean;
 }
 
 export function toErrorInfo(error: unknown): ErrorInfo {

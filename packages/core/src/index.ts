@@ -25,7 +25,7 @@ export * from './task/task-result.js';
 export * from './signing/package-codec.js';
 export * from './cluster/cluster.js';
 export * from './cluster/runtime.js';
-export { iterSubTaskId } from './cluster/finisher.js';
+export { awaitsRetry, iterSubTaskId } from './cluster/finisher.js';
 export * from './client/taskq.js';
 export * from './client/create-runtime.js';
 export * from './config/load.js';

@@ -56,13 +56,19 @@ describe('CLI formatting', () => {
       queued: 12,
       locked: 5,
       successes: 100,
-      failures: 1,
-      clusters: [stat],
+      failures: 3,
+      retrying: 2,
+      clusters: [stat, { ...stat, clusterId: 'e'.repeat(24) + '5678efab', name: 'reports', queue: 'reports' }],
+      queues: { billing: { queued: 12, locked: 5 }, reports: { queued: 7, locked: 0 } },
     };
     const frame = stripAnsi(renderMonitor(snapshot, true, 1_000 + 65_000));
-    expect(frame).toMatch(/Host\s+Id\s+Name\s+State\s+Pool\s+TQ\s+RQ\s+RC\s+Up/);
-    expect(frame).toMatch(/web-1\s+1234abcd\s+billing\s+Working\s+4x10\s+3\s+1\s+2\s+0:01:05/);
-    expect(frame).toMatch(/redis 7\.0\.15 queue billing\s+Queued 12 \(5\)\s+Success 100\s+Failures 1/);
+    expect(frame).toMatch(/Host\s+Id\s+Name\s+Queue\s+Queued\s+State\s+Pool\s+TQ\s+RQ\s+RC\s+Up/);
+    // Each cluster's queue and what waits on it (delivered, unacknowledged in parentheses).
+    expect(frame).toMatch(/web-1\s+1234abcd\s+billing\s+billing\s+12 \(5\)\s+Working\s+4x10\s+3\s+1\s+2\s+0:01:05/);
+    expect(frame).toMatch(/web-1\s+5678efab\s+reports\s+reports\s+7\s+Working/);
+    expect(frame).toMatch(
+      /redis 7\.0\.15 queue billing\s+Queued 12 \(5\)\s+Success 100\s+Failures 3 \(2 awaiting retry\)/,
+    );
     expect(frame).toContain('[Press q to quit]');
   });
 });

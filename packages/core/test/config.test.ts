@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { assertLeaseCoversTimeout, maskConfig, resolveConfig } from '../src/config/config.js';
 
 describe('config', () => {
-  it("fills Django Q's defaults", () => {
+  it("fills Django Q's defaults, except a finite retry budget (maxAttempts 3; Django Q's is 0 = forever)", () => {
     const config = resolveConfig({ workers: 3 });
     expect(config).toMatchObject({
       name: 'default',
@@ -12,7 +12,7 @@ describe('config', () => {
       recycle: 500,
       timeout: null,
       retry: 60,
-      maxAttempts: 0,
+      maxAttempts: 3,
       ackFailures: false,
       compress: false,
       saveLimit: 250,

@@ -6,6 +6,7 @@ import { registerMigrate } from './commands/migrate.js';
 import { registerMonitor } from './commands/monitor.js';
 import { registerPurge } from './commands/purge.js';
 import { registerSchedule } from './commands/schedule.js';
+import { registerTasks } from './commands/tasks.js';
 import { ExitCodes, exitCodeFor } from './exit-codes.js';
 import { coreVersion } from './version.js';
 
@@ -25,6 +26,7 @@ export function createProgram(): Command {
   registerInfo(program);
   registerMemory(program);
   registerSchedule(program);
+  registerTasks(program);
   registerPurge(program);
   registerMigrate(program);
   return program;

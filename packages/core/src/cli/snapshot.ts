@@ -1,4 +1,4 @@
-import { isScheduleStore, type BrokerInfo, type ClusterStat, type Runtime } from '../index.js';
+import { awaitsRetry, isScheduleStore, type BrokerInfo, type ClusterStat, type Runtime } from '../index.js';
 
 /** What `taskq monitor` shows: every cluster sharing the broker, plus queue and result counts. */
 export interface MonitorSnapshot {
@@ -11,8 +11,18 @@ export interface MonitorSnapshot {
   locked: number;
   successes: number;
   failures: number;
+  /**
+   * Failures that will run again (attempts left under the budget they ran under), among the latest
+   * {@link RETRY_SAMPLE} failures; the rest of `failures` are final.
+   */
+  retrying: number;
   clusters: ClusterStat[];
+  /** Waiting and delivered-unacknowledged tasks of each queue a cluster works on (and this config's). */
+  queues: Record<string, { queued: number; locked: number }>;
 }
+
+/** Failures read to count those awaiting a retry. */
+export const RETRY_SAMPLE = 1000;
 
 export async function takeSnapshot(runtime: Runtime): Promise<MonitorSnapshot> {
   const { broker, store, stats } = runtime;
@@ -21,12 +31,16 @@ export async function takeSnapshot(runtime: Runtime): Promise<MonitorSnapshot> {
     broker.queueSize(),
     broker.lockSize(),
     store.list({ success: true, limit: 1 }).then((r) => r.total),
-    store.list({ success: false, limit: 1 }).then((r) => r.total),
+    store.list({ success: false, limit: RETRY_SAMPLE }),
     stats ? stats.getStats() : Promise.resolve([]),
   ]);
   clusters.sort(
     (a, b) => a.host.localeCompare(b.host) || a.name.localeCompare(b.name) || a.clusterId.localeCompare(b.clusterId),
   );
+  const queues: MonitorSnapshot['queues'] = { [broker.queue]: { queued, locked } };
+  for (const queue of new Set(clusters.map((c) => c.queue).filter((q) => q !== undefined && !(q in queues)))) {
+    queues[queue] = await queueCounts(runtime, queue);
+  }
   return {
     at: new Date().toISOString(),
     broker: info,
@@ -34,9 +48,22 @@ export async function takeSnapshot(runtime: Runtime): Promise<MonitorSnapshot> {
     queued,
     locked,
     successes,
-    failures,
+    failures: failures.total,
+    retrying: failures.records.filter(awaitsRetry).length,
     clusters,
+    queues,
   };
+}
+
+/** Another queue's counts through its own broker; zeros where the broker serves one queue only (an instance). */
+async function queueCounts(runtime: Runtime, queue: string): Promise<{ queued: number; locked: number }> {
+  try {
+    const broker = await runtime.brokerFor(queue);
+    const [queued, locked] = await Promise.all([broker.queueSize(), broker.lockSize()]);
+    return { queued, locked };
+  } catch {
+    return { queued: 0, locked: 0 };
+  }
 }
 
 export type RateUnit = 'second' | 'minute' | 'hour' | 'day';
@@ -53,6 +80,8 @@ export interface InfoSnapshot {
   locked: number;
   successes: number;
   failures: number;
+  /** Failures that will run again (see MonitorSnapshot.retrying). */
+  retrying: number;
   /** null when the store keeps no schedules. */
   schedules: number | null;
   tasksPerUnit: { rate: number; unit: RateUnit; sample: number; windowSeconds: number };
@@ -87,6 +116,7 @@ export async function takeInfo(runtime: Runtime, version: string, now = Date.now
     locked: snapshot.locked,
     successes: snapshot.successes,
     failures: snapshot.failures,
+    retrying: snapshot.retrying,
     schedules,
     tasksPerUnit: { ...rateOf(window.length, windowMs), sample: window.length, windowSeconds: windowMs / 1000 },
     averageTime: window.length > 0 ? totalSeconds / window.length : null,

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { reportFailure } from '../observability/reporters.js';
 import { buildTaskMessage, type MessageParts } from '../task/message.js';
+import type { ErrorInfo } from '../errors.js';
 import type { TaskMessage, TaskRecord } from '../task/task.js';
 import { ITER_GROUP_PREFIX } from '../store/result-store.js';
 import type { Runtime } from './runtime.js';
@@ -55,14 +56,15 @@ export class TaskFinisher {
       record.attemptCount = attemptCounts[i] ?? record.attemptCount;
       const final = this.isFinal(item.message, record, item.outcome.lost === true);
       // Not final: either re-sent now by a retry policy (acknowledge this delivery) or left for redelivery.
-      const acknowledge = final || (await this.#retryWithPolicy(item, record));
+      const resentAfterMs = final ? null : await this.#retryWithPolicy(item, record);
+      const acknowledge = final || resentAfterMs !== null;
       if (acknowledge && item.receipt !== undefined) acknowledged.push(item.receipt);
       // The trace continues from the execution's span when the thread recorded one (see observability/).
       const trace = item.outcome.trace ?? item.message.trace;
       if (final && item.message.chain?.length) followUps.push(this.#advanceChain(item.message, trace));
       if (final && item.message.iter) followUps.push(this.#collateIter(item.message));
       if (item.message.hook) followUps.push(this.#hook(item.message.hook, record, trace));
-      if (!record.success) this.#failed(item, record, final, acknowledge);
+      if (!record.success) this.#failed(item, record, final, resentAfterMs);
     }
     await Promise.all(followUps);
     for (let i = 0; i < batch.length; i++) {
@@ -79,7 +81,7 @@ export class TaskFinisher {
       func: message.func,
       args: outcome.argsText ?? this.runtime.serializer.serialize(message.args),
       result: outcome.ok ? (outcome.result ?? null) : null,
-      error: outcome.ok ? null : (outcome.error ?? { name: 'Error', message: 'unknown failure' }),
+      error: outcome.ok ? null : this.#failure(item),
       success: outcome.ok,
       group: message.group ?? null,
       hook: message.hook ?? null,
@@ -89,6 +91,19 @@ export class TaskFinisher {
       stoppedAt: new Date(outcome.stoppedAt),
       attemptCount: message.attempt ?? 1,
     };
+  }
+
+  /**
+   * The failure's error, with the retry budget it ran under, so readers of the store (`taskq tasks`, info,
+   * monitor, dashboard) can tell a failure that will run again from a final one (see {@link awaitsRetry}).
+   */
+  #failure(item: FinishedTask): ErrorInfo {
+    const { message, outcome } = item;
+    const error = outcome.error ?? { name: 'Error', message: 'unknown failure' };
+    const info: ErrorInfo = { ...error, maxAttempts: message.maxAttempts ?? this.runtime.config.maxAttempts };
+    // A lost task is not its own failure: ackFailure does not end it (see isFinal).
+    if (outcome.lost !== true && (message.ackFailure ?? this.runtime.config.ackFailures)) info.ackFailure = true;
+    return info;
   }
 
   /** Saves what must be saved (cached tasks with their TTL), returning attempt counts per item. */
@@ -134,18 +149,18 @@ export class TaskFinisher {
     return maxAttempts > 0 && record.attemptCount >= maxAttempts;
   }
 
-  /** Re-sends a failed task under its retry policy (same id, next attempt, backoff delay); false without a policy. */
-  async #retryWithPolicy(item: FinishedTask, record: TaskRecord): Promise<boolean> {
+  /** Re-sends a failed task under its retry policy (same id, next attempt, backoff delay): the delay, or null without one. */
+  async #retryWithPolicy(item: FinishedTask, record: TaskRecord): Promise<number | null> {
     const { config } = this.runtime;
     const { message } = item;
     const policy = message.retry ?? config.retryPolicy;
-    if (policy === null || item.receipt === undefined) return false;
+    if (policy === null || item.receipt === undefined) return null;
     const attempt = record.attemptCount + 1;
     const base = policy.backoff === 'fixed' ? policy.delayMs : policy.delayMs * 2 ** (record.attemptCount - 1);
     const capped = Math.min(base, policy.maxDelayMs ?? Number.POSITIVE_INFINITY);
     const delayMs = Math.round(capped * (1 + (policy.jitter ?? 0) * Math.random()));
     await this.runtime.send({ ...message, attempt }, { delayMs });
-    return true;
+    return delayMs;
   }
 
   async #advanceChain(message: TaskMessage, trace: Record<string, string> | undefined): Promise<void> {
@@ -208,13 +223,29 @@ export class TaskFinisher {
     }
   }
 
-  /** Tells error reporters and `retry` listeners about a failed execution (no work when nobody listens). */
-  #failed(item: FinishedTask, record: TaskRecord, final: boolean, resent: boolean): void {
+  /**
+   * Logs one warn line per failed execution, and tells error reporters and `retry` listeners (no work when nobody
+   * listens). `resentAfterMs`: the retry policy's delay when it re-sent the task, else null.
+   */
+  #failed(item: FinishedTask, record: TaskRecord, final: boolean, resentAfterMs: number | null): void {
     const { config, events, logger } = this.runtime;
     const reporters = this.runtime.reporters ?? (Array.isArray(config.errorReporters) ? config.errorReporters : []);
     // Without a receipt (sync mode) nothing redelivers the task: this failure is its last.
     const retried = !final && item.receipt !== undefined;
+    const resent = resentAfterMs !== null;
     const lost = item.outcome.lost === true;
+    // A redelivery comes when this delivery's lease lapses: about `retry` seconds from now.
+    const nextRetryMs = !retried ? null : resent ? resentAfterMs : config.retry * 1000;
+    logger.warn(retried ? 'task failed; will retry' : 'task failed; no more attempts', {
+      code: record.error?.code ?? record.error?.name,
+      id: record.id,
+      name: record.name,
+      func: record.func,
+      attempt: record.attemptCount,
+      maxAttempts: item.message.maxAttempts ?? config.maxAttempts,
+      nextRetry: nextRetryMs === null ? null : new Date(Date.now() + nextRetryMs).toISOString(),
+      error: record.error?.message,
+    });
     if (reporters.length > 0) reportFailure(reporters, logger, item.message, record, { lost, final: !retried });
     if (retried && events.listenerCount('retry') > 0) {
       const { message } = item;
@@ -238,4 +269,14 @@ export function iterGroup(iterId: string): string {
 /** Sub-task ids of an iter are derived from its id, so collation can order them by input position. */
 export function iterSubTaskId(iterId: string, index: number): string {
   return createHash('sha256').update(`${iterId}:${index}`).digest('hex').slice(0, 32);
+}
+
+/**
+ * Whether a saved failure will run again: its execution count is below the retry budget it ran under
+ * (0 = unlimited) and `ackFailure` did not end it. Failures saved before the budget was recorded count as final.
+ */
+export function awaitsRetry(record: TaskRecord): boolean {
+  const error = record.error;
+  if (record.success || error === null || error.maxAttempts === undefined || error.ackFailure === true) return false;
+  return error.maxAttempts === 0 || record.attemptCount < error.maxAttempts;
 }

@@ -2,7 +2,7 @@ import { availableParallelism } from 'node:os';
 import { z } from 'zod';
 import type { Broker } from '../broker/broker.js';
 import { ErrorCodes, TaskqError } from '../errors.js';
-import type { Logger, LogLevel } from '../logger.js';
+import { toLogger, type Logger, type LogLevel, type PinoCompatibleLogger } from '../logger.js';
 import type { ErrorReporter } from '../reporter.js';
 import type { ResultStore } from '../store/result-store.js';
 import type { RetryPolicy } from '../task/task.js';
@@ -53,7 +53,8 @@ export const configSchema = z
     maxHeapMb: z.number().positive().nullable().default(null),
     timeout: seconds.nullable().default(null),
     retry: seconds.default(60),
-    maxAttempts: z.number().int().min(0).default(0),
+    /** Executions before a failing task is given up (0 = forever, Django Q's behaviour). See the README's "Retries". */
+    maxAttempts: z.number().int().min(0).default(3),
     ackFailures: z.boolean().default(false),
     retryPolicy: retryPolicy.nullable().default(null),
     compress: z.boolean().default(false),
@@ -74,7 +75,10 @@ export const configSchema = z
     leaseExtension: z.boolean().default(true),
     workerExecArgv: z.array(z.string()).default([]),
     logLevel: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),
-    logger: z.custom<Logger>(isInstance('info'), 'a Logger ({debug, info, warn, error})').optional(),
+    logger: z
+      .custom<Logger | PinoCompatibleLogger>(isInstance('info'), 'a Logger ({debug, info, warn, error}) or a pino logger')
+      .transform(toLogger)
+      .optional(),
     /** Module whose default export is a Serializer (loaded by every thread). Default: tagged JSON. */
     serializer: z.string().min(1).nullable().default(null),
     /** Reporter objects, or reporter names → options (`{ sentry: { dsn } }` loads @taskq/sentry; Django Q `error_reporter`). */

@@ -56,7 +56,7 @@ export function renderInfo(info: InfoSnapshot): string {
     ['Restarts', String(info.restarts)],
     ['Queued', queued],
     ['Successes', String(info.successes)],
-    ['Failures', String(info.failures)],
+    ['Failures', info.retrying > 0 ? `${info.failures} (${info.retrying} awaiting retry)` : String(info.failures)],
     ['Schedules', info.schedules === null ? 'n/a' : String(info.schedules)],
     [`Tasks/${info.tasksPerUnit.unit}`, info.tasksPerUnit.rate.toFixed(2)],
     ['Avg time', info.averageTime === null ? '-' : info.averageTime.toFixed(4)],

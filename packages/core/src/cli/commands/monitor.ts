@@ -31,15 +31,15 @@ export function registerMonitor(program: Command): void {
 }
 
 export function renderMonitor(snapshot: MonitorSnapshot, live: boolean, now = Date.now()): string {
-  const headers = ['Host', 'Id', 'Name', 'State', 'Pool', 'TQ', 'RQ', 'RC', 'Up'];
-  const rows = snapshot.clusters.map((c) => clusterRow(c, now));
+  const headers = ['Host', 'Id', 'Name', 'Queue', 'Queued', 'State', 'Pool', 'TQ', 'RQ', 'RC', 'Up'];
+  const rows = snapshot.clusters.map((c) => clusterRow(c, snapshot, now));
   const table = renderTable(headers, rows, { styleHeader: (h) => pc.bgGreen(pc.black(h)) });
   const queued = `${snapshot.queued}${snapshot.locked ? ` (${snapshot.locked})` : ''}`;
   const footer = [
     `${snapshot.broker.server} queue ${snapshot.queue}`,
     `Queued ${queued}`,
     `Success ${snapshot.successes}`,
-    `Failures ${snapshot.failures}`,
+    `Failures ${snapshot.failures}${snapshot.retrying > 0 ? ` (${snapshot.retrying} awaiting retry)` : ''}`,
   ].join('   ');
   const lines = [
     pc.bold(`taskq monitor — ${snapshot.clusters.length} cluster${snapshot.clusters.length === 1 ? '' : 's'}`),
@@ -52,13 +52,16 @@ export function renderMonitor(snapshot: MonitorSnapshot, live: boolean, now = Da
   return lines.join('\n');
 }
 
-function clusterRow(c: ClusterStat, now: number): string[] {
+function clusterRow(c: ClusterStat, snapshot: MonitorSnapshot, now: number): string[] {
   const pool = c.concurrency > 1 ? `${c.workers}x${c.concurrency}` : String(c.workers);
   const count = (n: number) => (n > 0 ? pc.cyan(String(n)) : String(n));
+  const queue = snapshot.queues[c.queue];
   return [
     c.host,
     c.clusterId.slice(-8),
     c.name,
+    c.queue,
+    queue ? `${count(queue.queued)}${queue.locked ? ` (${queue.locked})` : ''}` : '-',
     colorStatus(c.status),
     pool,
     count(c.taskQueueSize),
