@@ -6,7 +6,15 @@ import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { rejectionCode, uniqueName, waitFor } from '@taskq/conformance';
 import { createBroker, Taskq, TaskqError } from '@taskq/core';
+import {
+  MessageNotInflight,
+  PurgeQueueInProgress,
+  ReceiptHandleIsInvalid,
+  RequestThrottled,
+  SQSServiceException,
+} from '@aws-sdk/client-sqs';
 import { awsErrorCode, brokerFactory, parseSqsUrl, SqsBroker } from '../src/index.js';
+import { isStaleReceipt, toTaskqError } from '../src/errors.js';
 import { brokerOn, FauxqsServer, FAUXQS_CREDENTIALS, FAUXQS_REGION, useFauxqsCredentials } from './support/fauxqs.js';
 
 let server: FauxqsServer;
@@ -307,6 +315,35 @@ describe('queues and errors', () => {
     expect((error as TaskqError).code).toBe('TASKQ_INVALID_ARGUMENT');
     expect(awsErrorCode((error as TaskqError).cause)).toBe('InvalidAttributeValue');
     expect((error as TaskqError).message).toMatch(/InvalidAttributeValue/);
+  });
+
+  it('maps the AWS errors fauxqs never returns (the SDK exceptions as real SQS sends them)', () => {
+    const $metadata = { httpStatusCode: 400 };
+    const invalid = new ReceiptHandleIsInvalid({ message: 'The input receipt handle is invalid.', $metadata });
+    const notInFlight = new MessageNotInflight({ message: 'Message not in flight', $metadata });
+    const expired = Object.assign(
+      new Error('Value x for parameter ReceiptHandle is invalid. Reason: The receipt handle has expired.'),
+      {
+        name: 'InvalidParameterValue',
+      },
+    );
+    for (const stale of [invalid, notInFlight, expired]) expect(isStaleReceipt(stale)).toBe(true);
+    const purge = new PurgeQueueInProgress({
+      message: 'Only one PurgeQueue operation is allowed every 60 seconds.',
+      $metadata,
+    });
+    expect(toTaskqError(purge, 'purgeQueue', false)).toMatchObject({ code: 'TASKQ_INVALID_ARGUMENT', cause: purge });
+    const throttled = new RequestThrottled({ message: 'Rate exceeded', $metadata });
+    expect(toTaskqError(throttled, 'enqueue', false).code).toBe('TASKQ_BROKER_UNAVAILABLE');
+    const denied = new SQSServiceException({ name: 'AccessDenied', $fault: 'client', message: 'denied', $metadata });
+    expect(toTaskqError(denied, 'enqueue', false).code).toBe('TASKQ_CONFIG_INVALID');
+    const server5xx = new SQSServiceException({ name: 'InternalError', $fault: 'server', message: 'oops', $metadata });
+    expect(toTaskqError(server5xx, 'enqueue', false)).toMatchObject({
+      code: 'TASKQ_BROKER_UNAVAILABLE',
+      cause: server5xx,
+    });
+    expect(toTaskqError(server5xx, 'enqueue', true).code).toBe('TASKQ_BROKER_CLOSED');
+    expect(awsErrorCode(invalid)).toBe('ReceiptHandleIsInvalid');
   });
 
   it('reports an unreachable endpoint with TASKQ_BROKER_UNAVAILABLE, the network error as cause', async () => {
