@@ -393,7 +393,10 @@ export class ClusterHandle {
     }
     const { metrics } = runtime.config;
     // Served from before the start, so the first tasks are counted; gone after the stop.
-    if (metrics !== null) this.#metrics = await startMetricsEndpoint(this.metricsTarget(), metrics);
+    if (metrics !== null) {
+      this.#metrics = await startMetricsEndpoint(this.metricsTarget(), metrics);
+      runtime.logger.info(`serving Prometheus metrics at ${this.#metrics.url}`);
+    }
     try {
       await this.#cluster.start();
     } catch (error) {
