@@ -1,6 +1,13 @@
 import { createServer } from 'node:http';
 import { collectDefaultMetrics, Registry } from 'prom-client';
-import type { MetricsEndpoint, MetricsServerFactory, MetricsServerOptions, MetricsTarget } from '@taskq/core';
+import {
+  ErrorCodes,
+  TaskqError,
+  type MetricsEndpoint,
+  type MetricsServerFactory,
+  type MetricsServerOptions,
+  type MetricsTarget,
+} from '@taskq/core';
 import { TaskqMetrics } from './taskq-metrics.js';
 
 export interface MetricsServerStartOptions extends Partial<MetricsServerOptions> {
@@ -46,6 +53,15 @@ export async function startMetricsServer(
     });
   }).catch((error: unknown) => {
     detach();
+    const code = (error as { code?: string }).code;
+    if (code === 'EADDRINUSE' || code === 'EACCES' || code === 'EADDRNOTAVAIL') {
+      throw new TaskqError(
+        ErrorCodes.CONFIG,
+        `The metrics endpoint cannot listen on ${host}:${options.port ?? 0} (${code}): ` +
+          'choose another `metrics.port` (0 picks a free one) or `metrics.host`.',
+        { cause: error },
+      );
+    }
     throw error;
   });
   const { port } = server.address() as { port: number };

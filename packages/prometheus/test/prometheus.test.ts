@@ -93,6 +93,27 @@ describe('the cluster metrics endpoint (metrics: { port, host })', () => {
     await expect(fetch(url)).rejects.toThrow();
     expect(new Taskq({ broker: 'memory:', logLevel: 'silent' }).cluster().metricsUrl).toBeNull();
   });
+
+  it('names the option to change when the port is taken, and the cluster does not start', async () => {
+    const { url } = await start({ workers: 1 });
+    const port = Number(new URL(url).port);
+    const second = new Taskq({
+      name: `taken${process.pid}`,
+      broker: 'memory:',
+      tasks: [TASKS],
+      logLevel: 'silent',
+      metrics: port,
+    });
+    const handle = second.cluster({ handleSignals: false });
+    await expect(handle.start()).rejects.toMatchObject({
+      code: 'TASKQ_CONFIG_INVALID',
+      message: expect.stringContaining(
+        `cannot listen on 127.0.0.1:${port} (EADDRINUSE): choose another \`metrics.port\``,
+      ),
+    });
+    expect(handle.status).toBe('Stopped');
+    await second.close();
+  });
 });
 
 describe('TaskqMetrics on your own registry', () => {
