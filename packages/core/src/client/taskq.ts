@@ -137,7 +137,8 @@ export class Taskq {
       throw error;
     }
     this.#ownedReporters = owned;
-    return reporters.length === 0 ? runtime : { ...runtime, reporters };
+    // Assigned, not spread: the runtime object keeps its identity and any accessors.
+    return reporters.length === 0 ? runtime : Object.assign(runtime, { reporters });
   }
 
   on<K extends keyof TaskqEvents>(event: K, listener: (...args: TaskqEvents[K]) => void): () => void {
