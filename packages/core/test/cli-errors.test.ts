@@ -1,5 +1,6 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ExitCodes } from '../src/cli/exit-codes.js';
 import { TASKS, runCli, tempDir } from './fixtures/cli/harness.js';
@@ -12,6 +13,16 @@ describe('taskq exit codes and messages', { timeout: 60_000 }, () => {
     writeFileSync(join(dir.path, 'unknown.json'), JSON.stringify({ brokr: 'redis://127.0.0.1:6379' }));
     writeFileSync(join(dir.path, 'broken.mjs'), 'export default { name: ;\n');
     writeFileSync(join(dir.path, 'array.json'), '[1, 2]');
+    // Every store a URL names keeps schedules now; a custom store instance may not (the memory store, schedules hidden).
+    const core = pathToFileURL(join(import.meta.dirname, '../dist/index.js')).href;
+    writeFileSync(
+      join(dir.path, 'nosched.mjs'),
+      `import { MemoryStore } from ${JSON.stringify(core)};\n` +
+        'const inner = new MemoryStore();\n' +
+        'const store = new Proxy(inner, { get: (t, k) => typeof k === "string" && /Schedule/.test(k) ? undefined : ' +
+        '(typeof t[k] === "function" ? t[k].bind(t) : t[k]) });\n' +
+        'export default { broker: "memory:", store };\n',
+    );
   });
   afterAll(() => dir.remove());
 
@@ -96,10 +107,16 @@ describe('taskq exit codes and messages', { timeout: 60_000 }, () => {
     },
     {
       title: 'schedules on a store that keeps none',
-      args: ['schedule', 'list'],
-      env: { TASKQ_BROKER_URL: 'redis://127.0.0.1:6379/0?prefix=taskq-cli-nosched' },
+      args: ['schedule', 'list', '--config', 'nosched.mjs'],
       exit: ExitCodes.CONFIG,
       message: /keeps no schedules/,
+    },
+    {
+      title: 'a cluster (scheduler on) with a store that keeps no schedules',
+      args: ['cluster', '--once', '--config', 'nosched.mjs'],
+      env: { TASKQ_TASKS: TASKS },
+      exit: ExitCodes.CONFIG,
+      message: /keeps no schedules.*sqlite:\.\/taskq\.sqlite.*`scheduler: false`/s,
     },
     {
       title: 'an unknown command option (usage)',
@@ -128,6 +145,9 @@ describe('taskq exit codes and messages', { timeout: 60_000 }, () => {
       ['schedule', 'add'],
       ['purge'],
       ['migrate'],
+      ['tasks'],
+      ['tasks', 'list'],
+      ['tasks', 'retry'],
     ]) {
       const result = await runCli([...args, '--help'], { cwd: dir.path });
       expect(result.code, args.join(' ')).toBe(0);
