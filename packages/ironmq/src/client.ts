@@ -50,8 +50,10 @@ export interface IronMqClientOptions {
   requestTimeoutMs?: number;
 }
 
-interface CallOptions {
+export interface CallOptions {
   signal?: AbortSignal | undefined;
+  /** This call's limit instead of the client's `requestTimeoutMs`, ms. */
+  timeoutMs?: number | undefined;
   /** Extra time the server may legitimately take (a long poll's wait), ms. */
   extraMs?: number;
 }
@@ -189,7 +191,7 @@ export class IronMqClient {
   }
 
   async #fetch<T>(method: string, path: string, body: unknown, call: CallOptions): Promise<T> {
-    const timeout = AbortSignal.timeout(this.#timeoutMs + (call.extraMs ?? 0));
+    const timeout = AbortSignal.timeout((call.timeoutMs ?? this.#timeoutMs) + (call.extraMs ?? 0));
     const init: RequestInit = {
       method,
       headers: {

@@ -2,6 +2,7 @@ export { IronMqBroker, ironMqBrokerCapabilities, type IronMqBrokerOptions } from
 export {
   IronMqClient,
   asciiJson,
+  type CallOptions,
   type IronMqClientOptions,
   type NewMessage,
   type PeekedMessage,

@@ -10,7 +10,7 @@ import {
   type EnqueueOptions,
   type QueuedMessage,
 } from '@taskq/core';
-import { IronMqClient, type ReservedMessage } from './client.js';
+import { IronMqClient, type CallOptions, type ReservedMessage } from './client.js';
 import { hasStatus, isStaleReservation, toTaskqError } from './errors.js';
 import { resolveIronMqOptions, type IronMqConnectionOptions, type ResolvedIronMqOptions } from './options.js';
 
@@ -75,8 +75,12 @@ export class IronMqBroker extends BaseBroker {
       origin: this.settings.origin,
       token: this.settings.token,
       projectId: this.settings.projectId,
-      requestTimeoutMs: this.settings.requestTimeoutMs,
     });
+  }
+
+  /** Per HTTP call: `requestTimeoutMs`, else the base class's `callTimeoutMs` (which the runtime may set). */
+  get #timeoutMs(): number {
+    return this.settings.requestTimeoutMs ?? this.callTimeoutMs;
   }
 
   /** Reservation and touch length: IronMQ counts whole seconds. */
@@ -89,26 +93,35 @@ export class IronMqBroker extends BaseBroker {
   }
 
   /** Runs one API call with the broker's close signal (and `signal`), mapping failures to TaskqErrors. */
-  async #call<T>(call: (signal: AbortSignal) => Promise<T>, signal?: AbortSignal): Promise<T> {
-    const combined = signal ? AbortSignal.any([signal, this.#closing.signal]) : this.#closing.signal;
+  async #call<T>(call: (http: CallOptions) => Promise<T>, signal?: AbortSignal): Promise<T> {
+    // One controller per call, linked by hand and unlinked after: no listener stays on the long-lived close signal.
+    const controller = new AbortController();
+    const abort = () => controller.abort();
+    const sources = signal ? [this.#closing.signal, signal] : [this.#closing.signal];
+    for (const source of sources) {
+      if (source.aborted) controller.abort();
+      else source.addEventListener('abort', abort, { once: true });
+    }
     try {
-      return await call(combined);
+      return await call({ signal: controller.signal, timeoutMs: this.#timeoutMs });
     } catch (error) {
       throw this.#error(error);
+    } finally {
+      for (const source of sources) source.removeEventListener('abort', abort);
     }
   }
 
   /** Creates the queue (PUT). Someone else creating it first is fine. */
   async #createQueue(): Promise<void> {
     try {
-      await this.#call((signal) => this.client.createQueue(this.ironQueue, {}, { signal }));
+      await this.#call((http) => this.client.createQueue(this.ironQueue, {}, http));
     } catch (error) {
       if (!hasStatus((error as { cause?: unknown }).cause, 400, 409)) throw error;
     }
   }
 
   /** Runs `call`; when IronMQ says the queue does not exist, creates it and runs `call` once more. */
-  async #withQueue<T>(call: (signal: AbortSignal) => Promise<T>, signal?: AbortSignal): Promise<T> {
+  async #withQueue<T>(call: (http: CallOptions) => Promise<T>, signal?: AbortSignal): Promise<T> {
     try {
       return await this.#call(call, signal);
     } catch (error) {
@@ -151,7 +164,7 @@ export class IronMqBroker extends BaseBroker {
     // One post per 100, in order, so FIFO holds across batches.
     for (let start = 0; start < messages.length; start += BATCH) {
       const batch = messages.slice(start, start + BATCH);
-      ids.push(...(await this.#withQueue((signal) => this.client.postMessages(this.ironQueue, batch, { signal }))));
+      ids.push(...(await this.#withQueue((http) => this.client.postMessages(this.ironQueue, batch, http))));
     }
     return ids;
   }
@@ -167,7 +180,7 @@ export class IronMqBroker extends BaseBroker {
       let messages: ReservedMessage[];
       try {
         messages = await this.#withQueue(
-          (combined) => this.client.reserveMessages(this.ironQueue, { n, timeout, wait }, { signal: combined }),
+          (http) => this.client.reserveMessages(this.ironQueue, { n, timeout, wait }, http),
           signal,
         );
       } catch (error) {
@@ -204,7 +217,7 @@ export class IronMqBroker extends BaseBroker {
   async #deleteOne(receipt: string): Promise<void> {
     const { id, reservationId } = this.#reservationOf(receipt);
     try {
-      await this.#call((signal) => this.client.deleteMessage(this.ironQueue, id, reservationId, { signal }));
+      await this.#call((http) => this.client.deleteMessage(this.ironQueue, id, reservationId, http));
     } catch (error) {
       // 403: the reservation timed out and the message went back to the queue (it will run again);
       // 404: already deleted, or the queue is gone. Either way there is nothing left to acknowledge.
@@ -227,7 +240,7 @@ export class IronMqBroker extends BaseBroker {
       return reservationId === undefined ? { id } : { id, reservation_id: reservationId };
     });
     try {
-      await this.#call((signal) => this.client.deleteMessages(this.ironQueue, ids, { signal }));
+      await this.#call((http) => this.client.deleteMessages(this.ironQueue, ids, http));
       for (const receipt of receipts) this.#leases.delete(receipt);
     } catch (error) {
       if (!isStaleReservation((error as { cause?: unknown }).cause)) throw error;
@@ -246,8 +259,8 @@ export class IronMqBroker extends BaseBroker {
       if (reservationId === undefined) return;
       const timeout = Math.max(1, Math.ceil(seconds));
       try {
-        const renewed = await this.#call((signal) =>
-          this.client.touchMessage(this.ironQueue, id, reservationId, timeout, { signal }),
+        const renewed = await this.#call((http) =>
+          this.client.touchMessage(this.ironQueue, id, reservationId, timeout, http),
         );
         this.#leases.set(receipt, { reservationId: renewed, until: Date.now() + timeout * 1000 });
       } catch (error) {
@@ -273,7 +286,7 @@ export class IronMqBroker extends BaseBroker {
       const { id, reservationId } = this.#reservationOf(receipt);
       if (reservationId === undefined) return;
       try {
-        await this.#call((signal) => this.client.releaseMessage(this.ironQueue, id, reservationId, delay, { signal }));
+        await this.#call((http) => this.client.releaseMessage(this.ironQueue, id, reservationId, delay, http));
       } catch (error) {
         if (!isStaleReservation((error as { cause?: unknown }).cause)) throw error;
       }
@@ -283,7 +296,7 @@ export class IronMqBroker extends BaseBroker {
 
   protected async _queueSize(): Promise<number> {
     try {
-      const info = await this.#call((signal) => this.client.getQueue(this.ironQueue, { signal }));
+      const info = await this.#call((http) => this.client.getQueue(this.ironQueue, http));
       return Number(info.size ?? 0);
     } catch (error) {
       if (isQueueNotFound(error)) return 0;
@@ -301,7 +314,7 @@ export class IronMqBroker extends BaseBroker {
 
   protected async _purgeQueue(): Promise<void> {
     try {
-      await this.#call((signal) => this.client.clearQueue(this.ironQueue, { signal }));
+      await this.#call((http) => this.client.clearQueue(this.ironQueue, http));
     } catch (error) {
       if (!isQueueNotFound(error)) throw error;
     }
@@ -310,7 +323,7 @@ export class IronMqBroker extends BaseBroker {
 
   protected async _deleteQueue(): Promise<void> {
     try {
-      await this.#call((signal) => this.client.deleteQueue(this.ironQueue, { signal }));
+      await this.#call((http) => this.client.deleteQueue(this.ironQueue, http));
     } catch (error) {
       if (!isQueueNotFound(error)) throw error;
     }
@@ -319,7 +332,7 @@ export class IronMqBroker extends BaseBroker {
 
   /** Lists one queue name: proves the host answers and accepts the token and project. */
   protected async _ping(): Promise<void> {
-    await this.#call((signal) => this.client.listQueues({ perPage: 1 }, { signal }));
+    await this.#call((http) => this.client.listQueues({ perPage: 1 }, http));
   }
 
   protected async _info(): Promise<BrokerInfo> {
@@ -337,7 +350,7 @@ export class IronMqBroker extends BaseBroker {
     const n = Math.min(BATCH, offset + limit);
     if (offset >= n) return [];
     try {
-      const messages = await this.#call((signal) => this.client.peekMessages(this.ironQueue, n, { signal }));
+      const messages = await this.#call((http) => this.client.peekMessages(this.ironQueue, n, http));
       return messages.slice(offset, offset + limit).map((message) => ({ id: message.id, payload: message.body }));
     } catch (error) {
       if (isQueueNotFound(error)) return [];

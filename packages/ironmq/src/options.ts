@@ -18,7 +18,10 @@ export interface IronMqConnectionOptions {
   queueName?: string;
   /** Largest package accepted, in bytes (IronMQ plans allow 64 KB or 256 KB). Default 65,536. */
   maxPayloadBytes?: number;
-  /** How long one HTTP call may take, on top of a long poll's `wait`. Default 10,000 ms. */
+  /**
+   * How long one HTTP call may take, on top of a long poll's `wait`. Default: the broker's `callTimeoutMs`
+   * (taskq's `brokerTimeout`, 10,000 ms unless configured).
+   */
   requestTimeoutMs?: number;
   /** Where IRON_* variables are read. Default `process.env`. */
   env?: Record<string, string | undefined>;
@@ -35,7 +38,8 @@ export interface ResolvedIronMqOptions {
   origin: string;
   queueName: string | undefined;
   maxPayloadBytes: number;
-  requestTimeoutMs: number;
+  /** Undefined: follow the broker's `callTimeoutMs`. */
+  requestTimeoutMs: number | undefined;
 }
 
 export const DEFAULT_HOST = 'mq-aws-us-east-1-1.iron.io';
@@ -131,11 +135,10 @@ export function resolveIronMqOptions(options: IronMqConnectionOptions): Resolved
     'maxPayloadBytes',
     "use your plan's message size limit in bytes (65536 or 262144)",
   );
-  const requestTimeoutMs = positiveInteger(
-    options.requestTimeoutMs ?? 10_000,
-    'requestTimeoutMs',
-    'use milliseconds, e.g. 10000',
-  );
+  const requestTimeoutMs =
+    options.requestTimeoutMs === undefined
+      ? undefined
+      : positiveInteger(options.requestTimeoutMs, 'requestTimeoutMs', 'use milliseconds, e.g. 10000');
   const hostPart = host.includes(':') ? `[${host}]` : host;
   return {
     token,

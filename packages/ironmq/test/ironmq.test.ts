@@ -1,4 +1,5 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -147,6 +148,36 @@ describe('errors', () => {
     expect(isTaskqError(error, 'TASKQ_BROKER_UNAVAILABLE')).toBe(true);
     expect(error?.message).toMatch(/ECONNREFUSED/);
     expect((error as { cause?: unknown }).cause).toBeDefined();
+  });
+
+  it('a server that accepts and never answers: the call times out (callTimeoutMs) and its connection is closed', async () => {
+    const all = new Set<Socket>();
+    /** Connections that carried a request and are still open. */
+    const busy = new Set<Socket>();
+    const silent = createServer((socket) => {
+      all.add(socket);
+      socket.on('data', () => busy.add(socket));
+      socket.on('close', () => {
+        all.delete(socket);
+        busy.delete(socket);
+      });
+    });
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const port = (silent.address() as { port: number }).port;
+    try {
+      const url = `ironmq://t@127.0.0.1:${port}/p?protocol=http`;
+      const explicit = local.broker({ url, requestTimeoutMs: 300 });
+      const timedOut = await explicit.ping().catch((e: unknown) => e as Error);
+      expect(isTaskqError(timedOut, 'TASKQ_BROKER_UNAVAILABLE')).toBe(true);
+      expect(timedOut?.message).toMatch(/timed out/);
+      const bounded = local.broker({ url, callTimeoutMs: 300 });
+      expect(await rejectionCode(bounded.queueSize())).toBe('TASKQ_BROKER_UNAVAILABLE');
+      // The HTTP requests were aborted too, not left hanging on the server.
+      await waitFor(() => busy.size === 0, { message: 'the connections that carried a request closed' });
+    } finally {
+      for (const socket of all) socket.destroy();
+      await new Promise((resolve) => silent.close(resolve));
+    }
   });
 
   it('a lease under the documented 30 s minimum is refused by a strict server with advice to raise retry', async () => {
