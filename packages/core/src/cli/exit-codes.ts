@@ -20,6 +20,8 @@ export const ExitCodes = {
   ADAPTER_MISSING: 6,
   /** A schedule command failed: not found, invalid, duplicate name, or the store keeps no schedules. */
   SCHEDULE: 7,
+  /** TASKQ_TASK_MODULE_FAILED / TASKQ_DUPLICATE_TASK: a task module in `tasks` cannot be loaded; the cluster did not start. */
+  TASK_MODULE: 8,
 } as const;
 
 const BY_CODE: Record<string, number> = {
@@ -31,6 +33,8 @@ const BY_CODE: Record<string, number> = {
   [ErrorCodes.SCHEDULE_INVALID]: ExitCodes.SCHEDULE,
   [ErrorCodes.SCHEDULE_NOT_FOUND]: ExitCodes.SCHEDULE,
   [ErrorCodes.DUPLICATE_SCHEDULE]: ExitCodes.SCHEDULE,
+  [ErrorCodes.TASK_MODULE]: ExitCodes.TASK_MODULE,
+  [ErrorCodes.DUPLICATE_TASK]: ExitCodes.TASK_MODULE,
 };
 
 export function exitCodeFor(error: unknown): number {

@@ -3,7 +3,7 @@ import { iterGroup, iterSubTaskId } from '../cluster/finisher.js';
 import type { Runtime } from '../cluster/runtime.js';
 import { resolveConfig, type ResolvedConfig, type TaskqOptions } from '../config/config.js';
 import { ErrorCodes, TaskqError } from '../errors.js';
-import { TaskqEmitter, type TaskqEvents } from '../events.js';
+import { TaskqEmitter, eventChannelOf, type TaskFinishedEvent, type TaskqEvents } from '../events.js';
 import { newTaskId, humanize } from '../task/ids.js';
 import { buildTaskMessage } from '../task/message.js';
 import { assertOptionValues } from '../task/option-values.js';
@@ -23,6 +23,7 @@ import { endEnqueueSpans, startEnqueueSpans } from '../observability/tracing.js'
 import type { ErrorReporter } from '../reporter.js';
 import { createRuntime } from './create-runtime.js';
 import { SyncRunner } from './sync-runner.js';
+import { TaskEventBridge } from './task-events.js';
 import { poll } from '../util/poll.js';
 
 /** Options for one task (Django Q's q_options), plus what Node queues offer. */
@@ -39,6 +40,15 @@ export interface TaskOptions extends LinkOptions {
 }
 
 export type TaskInput<F extends AnyFunction = AnyFunction> = string | TaskRef<F>;
+
+/**
+ * A task id (a plain string at run time) that remembers its task's result type: `enqueue(taskRef, …)` returns
+ * one, so `q.result(id)` and `q.fetch(id)` are typed without naming the type again.
+ */
+export type TaskId<R = unknown> = string & { readonly __result?: R };
+
+/** While a `fetch` waits on an event channel, the store is still re-checked this often (pub/sub is best effort). */
+const EVENT_WAIT_RECHECK_MS = 1000;
 
 export interface BulkItem {
   task: TaskInput;
@@ -91,19 +101,38 @@ export class Taskq {
         store: scheduleStoreOf(runtime.store),
         serializer: runtime.serializer,
         timezone: this.config.timezone,
+        taskNames: await this.#taskNames(),
         enqueue: runtimeEnqueue(runtime),
         onChange: () => this.#schedulers.forEach((scheduler) => scheduler.wake()),
       };
     });
   }
 
-  /** Django Q's `schedule()`: store a schedule for a task (type Once unless given). */
+  /** Django Q's `schedule()`: store a schedule for a task (type Once unless given). A TaskRef types `args`. */
   schedule<F extends AnyFunction>(
-    task: TaskInput<F>,
+    task: TaskRef<F>,
+    args: Parameters<F>,
+    options?: Omit<ScheduleInput, 'func' | 'args'>,
+  ): Promise<Schedule>;
+  schedule(task: string, args?: unknown[], options?: Omit<ScheduleInput, 'func' | 'args'>): Promise<Schedule>;
+  schedule(
+    task: TaskInput,
     args: unknown[] = [],
     options: Omit<ScheduleInput, 'func' | 'args'> = {},
   ): Promise<Schedule> {
     return this.schedules.create({ ...options, func: taskNameOf(task), args });
+  }
+
+  #taskNamesLoad: Promise<string[] | null> | null = null;
+
+  /** The configured tasks' names (imported once), or null when this process has no `tasks` or they do not load. */
+  #taskNames(): Promise<string[] | null> {
+    if (this.config.tasks.length === 0) return Promise.resolve(null);
+    this.#taskNamesLoad ??= TaskRegistry.load(this.config.tasks).then(
+      (registry) => registry.names(),
+      () => null,
+    );
+    return this.#taskNamesLoad;
   }
 
   /** @internal Registers a running cluster's scheduler so local schedule changes wake it. */
@@ -141,12 +170,41 @@ export class Taskq {
     return reporters.length === 0 ? runtime : Object.assign(runtime, { reporters });
   }
 
+  /**
+   * Listens to an event. `taskFinished` and `taskFailed` come from every process sharing the broker (through
+   * its event channel, or by polling the store where it has none): the first such listener starts that.
+   */
   on<K extends keyof TaskqEvents>(event: K, listener: (...args: TaskqEvents[K]) => void): () => void {
-    return this.events.on(event, listener);
+    const off = this.events.on(event, listener);
+    if (event === 'taskFinished' || event === 'taskFailed') {
+      this.#eventBridge().catch((error: unknown) =>
+        this.events.emit('error', error instanceof Error ? error : new Error(String(error))),
+      );
+    }
+    return off;
+  }
+
+  #bridge: Promise<TaskEventBridge> | null = null;
+
+  /** The bridge that brings other processes' finished tasks here; started once, on first use. */
+  #eventBridge(): Promise<TaskEventBridge> {
+    this.#bridge ??= (async () => {
+      const bridge = new TaskEventBridge(await this.runtime(), this.events);
+      await bridge.start();
+      return bridge;
+    })().catch((error: unknown) => {
+      this.#bridge = null;
+      throw error;
+    });
+    return this.#bridge;
   }
 
   /** Queues one task and returns its id (32 hex). Its name is `humanize(id)` unless `taskName` is given. */
-  async enqueue<F extends AnyFunction>(task: TaskRef<F>, args: Parameters<F>, options?: TaskOptions): Promise<string>;
+  async enqueue<F extends AnyFunction>(
+    task: TaskRef<F>,
+    args: Parameters<F>,
+    options?: TaskOptions,
+  ): Promise<TaskId<Awaited<ReturnType<F>>>>;
   async enqueue(task: string, args?: unknown[], options?: TaskOptions): Promise<string>;
   async enqueue(task: TaskInput, args: unknown[] = [], options: TaskOptions = {}): Promise<string> {
     const message = this.#message(task, args, options);
@@ -165,16 +223,56 @@ export class Taskq {
   }
 
   /** The task's return value, or undefined while it has no successful result. Falsy values are results. */
-  async result<R = unknown>(idOrName: string, options: WaitOptions = {}): Promise<R | undefined> {
+  async result<R = unknown>(idOrName: TaskId<R> | string, options: WaitOptions = {}): Promise<R | undefined> {
     const record = await this.fetch<R>(idOrName, options);
     return record?.success ? record.result : undefined;
   }
 
-  /** The full task record (success or failure), or null. */
-  async fetch<R = unknown>(idOrName: string, options: WaitOptions = {}): Promise<TaskResult<R> | null> {
+  /**
+   * The full task record (success or failure), or null. Waiting (`wait`) wakes on the broker's `taskFinished`
+   * event where the broker has an event channel, instead of polling the store.
+   */
+  async fetch<R = unknown>(idOrName: TaskId<R> | string, options: WaitOptions = {}): Promise<TaskResult<R> | null> {
     const runtime = await this.runtime();
-    const record = await poll(() => runtime.store.get(idOrName), options.wait);
+    const wait = options.wait ?? 0;
+    const bridge =
+      wait !== 0 && eventChannelOf(runtime.broker, runtime.store) ? await this.#eventBridge().catch(() => null) : null;
+    const record = bridge
+      ? await this.#waitForRecord(runtime, bridge, idOrName, wait)
+      : await poll(() => runtime.store.get(idOrName), wait);
     return record ? toTaskResult<R>(record, runtime.serializer) : null;
+  }
+
+  /** Checks the store, then sleeps until an event names the task (or a slow re-check, or the deadline). */
+  async #waitForRecord(runtime: Runtime, bridge: TaskEventBridge, idOrName: string, wait: number) {
+    const forever = wait < 0 || wait === Number.POSITIVE_INFINITY;
+    const deadline = Date.now() + Math.max(0, wait);
+    let woken = false;
+    let wake = () => {};
+    const off = bridge.onEvent((event: TaskFinishedEvent) => {
+      if (event.id !== idOrName && event.name !== idOrName) return;
+      woken = true;
+      wake();
+    });
+    try {
+      for (;;) {
+        woken = false;
+        const record = await runtime.store.get(idOrName);
+        if (record) return record;
+        const remaining = forever ? EVENT_WAIT_RECHECK_MS : deadline - Date.now();
+        if (remaining <= 0) return null;
+        if (woken) continue; // the event came while the store was being read
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, Math.min(EVENT_WAIT_RECHECK_MS, remaining));
+          wake = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
+      }
+    } finally {
+      off();
+    }
   }
 
   /** Results of a group's successful tasks (with failures: all), in the order they finished. */
@@ -289,6 +387,7 @@ export class Taskq {
     if (this.#closed) return;
     await Promise.all([...this.#clusters].map((cluster) => cluster.stop()));
     this.#closed = true;
+    await (await this.#bridge?.catch(() => null))?.close();
     const runtime = await this.#runtime?.catch(() => null);
     await runtime?.close();
     await Promise.all(this.#ownedReporters.map((reporter) => reporter.close?.().catch(() => undefined)));
@@ -302,6 +401,7 @@ export class Taskq {
     if (typeof func !== 'string' || func === '') {
       throw new TaskqError(ErrorCodes.INVALID_ARGUMENT, 'enqueue() needs a task name or a taskRef.');
     }
+    assertTaskOptions(options);
     const parts: Parameters<typeof buildTaskMessage>[0] = { func, args, options };
     if (options.cluster !== undefined) parts.cluster = options.cluster;
     return buildTaskMessage(parts);

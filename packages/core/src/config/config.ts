@@ -6,6 +6,7 @@ import { toLogger, type Logger, type LogLevel, type PinoCompatibleLogger } from 
 import type { ErrorReporter } from '../reporter.js';
 import type { ResultStore } from '../store/result-store.js';
 import type { RetryPolicy } from '../task/task.js';
+import { didYouMean } from '../util/closest.js';
 
 /**
  * Every option taskq reads, validated in one place. Defaults follow Django Q's
@@ -76,7 +77,10 @@ export const configSchema = z
     workerExecArgv: z.array(z.string()).default([]),
     logLevel: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),
     logger: z
-      .custom<Logger | PinoCompatibleLogger>(isInstance('info'), 'a Logger ({debug, info, warn, error}) or a pino logger')
+      .custom<Logger | PinoCompatibleLogger>(
+        isInstance('info'),
+        'a Logger ({debug, info, warn, error}) or a pino logger',
+      )
       .transform(toLogger)
       .optional(),
     /** Module whose default export is a Serializer (loaded by every thread). Default: tagged JSON. */
@@ -140,7 +144,9 @@ export function resolveConfig(options: TaskqOptions = {}): ResolvedConfig {
       const fix = FIXES[String(issue.path[0])];
       if (issue.code === 'unrecognized_keys') {
         const prefix = issue.path.length > 0 ? `${issue.path.join('.')}.` : '';
-        return `unknown option(s) ${issue.keys.map((k) => `\`${prefix}${k}\``).join(', ')}: check the spelling against the @taskq/core README`;
+        const known = issue.path.length === 0 ? Object.keys(configSchema.shape) : [];
+        const named = issue.keys.map((k) => `\`${prefix}${k}\`${didYouMean(k, known, '`')}`);
+        return `unknown option(s) ${named.join(', ')}: check the spelling against the @taskq/core README`;
       }
       return `\`${option}\`: ${issue.message}${fix ? ` — ${fix}` : ''}`;
     });

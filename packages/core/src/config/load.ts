@@ -4,6 +4,7 @@ import { readFile } from 'node:fs/promises';
 import { pathToFileURL } from 'node:url';
 import { ErrorCodes, TaskqError } from '../errors.js';
 import { resolveConfig, type ResolvedConfig, type TaskqOptions } from './config.js';
+import { closestName } from '../util/closest.js';
 
 /** Searched in this order in the working directory, then in each parent. */
 export const CONFIG_FILE_NAMES = ['taskq.config.ts', 'taskq.config.mjs', 'taskq.config.js', 'taskq.config.json'];
@@ -174,6 +175,7 @@ function exportedConfig(module: Record<string, unknown>): unknown {
 
 /** TASKQ_* variables → options; a value that is not the right type is named with an example. */
 export function parseEnv(env: Record<string, string | undefined>): TaskqOptions {
+  checkEnvNames(env);
   const out: Record<string, unknown> = {};
   for (const [name, spec] of Object.entries(ENV_OPTIONS)) {
     const raw = env[name];
@@ -187,6 +189,26 @@ export function parseEnv(env: Record<string, string | undefined>): TaskqOptions 
     out[spec.option] = parseValue(name, spec, text);
   }
   return out as TaskqOptions;
+}
+
+/** Every TASKQ_* variable taskq itself reads. */
+const KNOWN_ENV = [...Object.keys(ENV_OPTIONS), CONFIG_PATH_ENV];
+
+/**
+ * A TASKQ_* variable that is a typo of an option variable (TASKQ_WORKER,
+ * TASKQ_BROKER) would be ignored silently: fail naming the intended one.
+ * Names nowhere near an option (TASKQ_REDIS_URL in tests) belong to others.
+ */
+function checkEnvNames(env: Record<string, string | undefined>): void {
+  const typos: string[] = [];
+  for (const name of Object.keys(env)) {
+    if (!name.startsWith('TASKQ_') || KNOWN_ENV.includes(name)) continue;
+    const match = closestName(name, KNOWN_ENV, 2) ?? KNOWN_ENV.find((known) => known.startsWith(`${name}_`));
+    if (match !== undefined) typos.push(`${name} is not a taskq variable: did you mean ${match}? Rename or unset it.`);
+  }
+  if (typos.length > 0) {
+    throw new TaskqError(ErrorCodes.CONFIG, `Invalid taskq configuration:\n  - ${typos.join('\n  - ')}`);
+  }
 }
 
 function parseValue(name: string, spec: EnvOption, text: string): unknown {

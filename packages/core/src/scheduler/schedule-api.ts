@@ -21,6 +21,8 @@ export interface ScheduleApiContext {
   serializer: Serializer;
   /** Default time zone of new schedules (the config's `timezone`). */
   timezone: string;
+  /** Names of the configured tasks where this process knows them (checks `func` and `hook`). */
+  taskNames?: readonly string[] | null;
   /** Used by `runNow`. */
   enqueue: ScheduledEnqueue;
   /** Called after a change, e.g. to wake a scheduler in this process. */
@@ -53,6 +55,7 @@ export function bindScheduleApi(context: () => Promise<ScheduleApiContext>): Sch
   const opts = (ctx: ScheduleApiContext) => ({
     serializer: ctx.serializer,
     timezone: ctx.timezone,
+    taskNames: ctx.taskNames ?? null,
     ...(ctx.now ? { now: ctx.now } : {}),
   });
   return {

@@ -14,6 +14,8 @@ import type {
 } from '../store/schedule-store.js';
 import { applyIntendedDate, decodeArgs } from './task-args.js';
 import { parseScheduleType, validateSchedule } from './validate.js';
+import { fromWallTime, isValidTimeZone, toWallTime } from './zoned-time.js';
+import { didYouMean } from '../util/closest.js';
 
 /**
  * The schedule API the Taskq client exposes (`q.schedule(...)`, `q.schedules.*`),
@@ -32,7 +34,10 @@ export interface ScheduleInput {
   cron?: string | null;
   /** -1 forever (default), 0 paused, n runs. */
   repeats?: number;
-  /** First run. Default: now; for Cron the first match at or after it (or now). */
+  /**
+   * First run. Default: now; for Cron the first match at or after it (or now). A string
+   * without an offset ("2026-11-30T09:00:00") is a wall-clock time in `timezone`.
+   */
   nextRun?: Date | string | number | null;
   /** Unique; the default group of the schedule's tasks. */
   name?: string | null;
@@ -57,6 +62,8 @@ export interface ScheduleApiOptions {
   serializer?: Serializer;
   /** Default time zone for new schedules (the config's `timezone`). Default 'UTC'. */
   timezone?: string;
+  /** The task names of the configured task modules, where known: `func` and `hook` must be one of them. */
+  taskNames?: readonly string[] | null;
   now?: () => number;
 }
 
@@ -86,14 +93,62 @@ function invalid(message: string): TaskqError {
 function checkKeys(input: object): void {
   const unknown = Object.keys(input).filter((key) => !INPUT_KEYS.has(key));
   if (unknown.length > 0) {
-    throw invalid(
-      `unknown option(s) ${unknown.map((k) => `\`${k}\``).join(', ')}; the options are ${[...INPUT_KEYS].join(', ')}`,
-    );
+    const named = unknown.map((k) => `\`${k}\`${didYouMean(k, INPUT_KEYS, '`')}`);
+    throw invalid(`unknown option(s) ${named.join(', ')}; the options are ${[...INPUT_KEYS].join(', ')}`);
   }
 }
 
-function toDate(value: Date | string | number): Date {
-  return value instanceof Date ? new Date(value.getTime()) : new Date(value);
+/** An ISO date or date-time with no offset ("2026-11-30T09:00:00"): a wall-clock time. */
+const WALL_TIME = /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,3})\d*)?)?)?$/;
+
+/**
+ * A Date or epoch ms is an instant. A string with an offset ("…Z", "…+01:00")
+ * is that instant; one without is a wall-clock time in the schedule's zone,
+ * never in the host's (`new Date()` would read it in the process's TZ).
+ */
+export function toScheduleDate(value: Date | string | number, timezone: string): Date {
+  if (value instanceof Date) return new Date(value.getTime());
+  const wall = typeof value === 'string' ? WALL_TIME.exec(value.trim()) : null;
+  if (wall === null) return new Date(value);
+  const [, year, month, day, hour, minute, second, fraction] = wall;
+  const fields = {
+    year: Number(year),
+    month: Number(month),
+    day: Number(day),
+    hour: Number(hour ?? 0),
+    minute: Number(minute ?? 0),
+    second: Number(second ?? 0),
+    millisecond: Number((fraction ?? '0').padEnd(3, '0')),
+  };
+  // An unknown zone is reported by validateSchedule; read the time as UTC so that is the only problem named.
+  const zone = isValidTimeZone(timezone) ? timezone : 'UTC';
+  const instant = fromWallTime(fields, zone);
+  const back = toWallTime(instant, zone);
+  // Out-of-range fields (month 13, Feb 30, 25:00) are an invalid date, not a silent roll-over.
+  const rolled = back.year !== fields.year || back.month !== fields.month || back.day !== fields.day;
+  return rolled || fields.hour > 23 || fields.minute > 59 || fields.second > 59
+    ? new Date(Number.NaN)
+    : new Date(instant);
+}
+
+/** A typo in `func` or `hook` would only show when the schedule fires: name the closest task now. */
+function checkTaskNames(
+  schedule: { func: string; taskOptions: ScheduleTaskOptions },
+  taskNames: readonly string[] | null | undefined,
+): void {
+  if (!taskNames || taskNames.length === 0) return;
+  const problems: string[] = [];
+  for (const [field, name] of [
+    ['func', schedule.func],
+    ['hook', schedule.taskOptions.hook],
+  ] as const) {
+    if (name === undefined || taskNames.includes(name)) continue;
+    problems.push(
+      `\`${field}\` "${name}" is not a task of the configured task modules${didYouMean(name, taskNames)}; ` +
+        `the tasks are ${taskNames.slice(0, 20).join(', ')}`,
+    );
+  }
+  if (problems.length > 0) throw invalid(problems.join('; '));
 }
 
 function serializeArgs(args: unknown, serializer: Serializer): string {
@@ -147,7 +202,7 @@ export async function createSchedule(
     minutes: input.minutes ?? null,
     cron: input.cron ?? null,
     repeats: input.repeats ?? -1,
-    nextRun: input.nextRun === undefined || input.nextRun === null ? now : toDate(input.nextRun),
+    nextRun: input.nextRun === undefined || input.nextRun === null ? now : toScheduleDate(input.nextRun, timezone),
     timezone,
     cluster: input.cluster ?? null,
     intendedDateArg: input.intendedDateArg ?? null,
@@ -155,6 +210,7 @@ export async function createSchedule(
     paused: input.paused ?? false,
   };
   validateSchedule(draft);
+  checkTaskNames(draft, options.taskNames);
   const nextRun = firstRun({ ...draft, anchorAt: draft.nextRun }, draft.nextRun);
   const schedule: Schedule = {
     ...draft,
@@ -206,7 +262,10 @@ export async function updateSchedule(
       changes.minutes !== undefined ? changes.minutes : typeChanged && type !== 'Minutes' ? null : existing.minutes,
     cron: changes.cron !== undefined ? changes.cron : typeChanged && type !== 'Cron' ? null : existing.cron,
     repeats: changes.repeats ?? existing.repeats,
-    nextRun: changes.nextRun !== undefined && changes.nextRun !== null ? toDate(changes.nextRun) : existing.nextRun,
+    nextRun:
+      changes.nextRun !== undefined && changes.nextRun !== null
+        ? toScheduleDate(changes.nextRun, changes.timezone ?? existing.timezone)
+        : existing.nextRun,
     timezone: changes.timezone ?? existing.timezone,
     cluster: changes.cluster !== undefined ? changes.cluster : existing.cluster,
     intendedDateArg: changes.intendedDateArg !== undefined ? changes.intendedDateArg : existing.intendedDateArg,
@@ -214,6 +273,7 @@ export async function updateSchedule(
     paused: changes.paused ?? existing.paused,
   };
   validateSchedule(merged);
+  checkTaskNames(merged, options.taskNames);
   const patch: SchedulePatch = { ...merged, updatedAt: now };
   if (changes.args !== undefined) patch.args = serializeArgs(changes.args, options.serializer ?? taggedJson);
   const seriesChanged =

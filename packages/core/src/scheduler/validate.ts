@@ -2,6 +2,7 @@ import { ErrorCodes, TaskqError } from '../errors.js';
 import { cronFor } from './next-run.js';
 import { SCHEDULE_TYPES, type Schedule, type ScheduleType } from '../store/schedule-store.js';
 import { isValidTimeZone } from './zoned-time.js';
+import { LINK_OPTION_KEYS, unknownOptionProblems } from '../task/task-options.js';
 
 /** The fields a schedule must get right; checked on create and on every update. */
 export type ScheduleRules = Pick<
@@ -116,7 +117,7 @@ function taskOptionProblems(options: Schedule['taskOptions']): string[] {
   if (typeof options !== 'object' || options === null || Array.isArray(options)) {
     return ['`taskOptions` must be an object'];
   }
-  const problems: string[] = [];
+  const problems = unknownOptionProblems(options, LINK_OPTION_KEYS).map((p) => `\`taskOptions\`: ${p}`);
   for (const key of ['hook', 'group', 'taskName'] as const) {
     const value = options[key];
     if (value !== undefined && (typeof value !== 'string' || value === '')) {

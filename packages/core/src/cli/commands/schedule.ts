@@ -11,6 +11,7 @@ import {
   resumeSchedule,
   runScheduleNow,
   scheduleArgs,
+  TaskRegistry,
   type Runtime,
   type ResolvedConfig,
   type Schedule,
@@ -76,7 +77,10 @@ export function registerSchedule(program: Command): void {
     .option('--minutes <n>', 'interval of a Minutes schedule', intFlag('--minutes'))
     .option('--cron <expression>', 'cron expression of a Cron schedule (5 fields, or 6 with seconds)')
     .option('--repeats <n>', 'runs: -1 forever (default), n times', intFlag('--repeats'))
-    .option('--next-run <iso>', 'first run, e.g. 2026-01-01T09:00:00Z (default now)')
+    .option(
+      '--next-run <iso>',
+      'first run (default now): 2026-01-01T09:00:00 is a wall-clock time in --timezone, 2026-01-01T09:00:00Z or +01:00 an instant',
+    )
     .option('--schedule-name <name>', 'unique schedule name (also the group of its tasks)')
     .option('--hook <task>', 'hook task run after each task')
     .option('--group <group>', 'group of the created tasks')
@@ -101,7 +105,8 @@ export function registerSchedule(program: Command): void {
       if (flags.json) printJson(toJson(created, runtime));
       else
         process.stdout.write(
-          `Added schedule ${created.name ?? created.id} (${created.id}), next run ${created.nextRun.toISOString()}\n`,
+          `Added schedule ${created.name ?? created.id} (${created.id}), next run ${created.nextRun.toISOString()}` +
+            ` (${wallClock(created.nextRun, created.timezone)} ${created.timezone})\n`,
         );
     }),
   );
@@ -175,10 +180,19 @@ async function withStore(
   const runtime = await openRuntime(config, { signing });
   try {
     const store = scheduleStoreOf(runtime.store);
-    await work({ store, runtime, config, options: { serializer: runtime.serializer, timezone: config.timezone } });
+    // With task modules configured, a misspelt task or hook name fails here rather than when the schedule fires.
+    const taskNames = config.tasks.length > 0 ? (await TaskRegistry.load(config.tasks)).names() : null;
+    const options = { serializer: runtime.serializer, timezone: config.timezone, taskNames };
+    await work({ store, runtime, config, options });
   } finally {
     await runtime.close();
   }
+}
+
+/** "2026-11-30 09:00:00" in the zone: what the user typed, to compare with the UTC instant. */
+function wallClock(instant: Date, timeZone: string): string {
+  // The Swedish locale writes ISO-like "YYYY-MM-DD HH:MM:SS".
+  return new Intl.DateTimeFormat('sv-SE', { timeZone, dateStyle: 'short', timeStyle: 'medium' }).format(instant);
 }
 
 function parseArg(text: string): unknown {
