@@ -1,5 +1,6 @@
 import { Command, CommanderError } from 'commander';
 import { registerCluster } from './commands/cluster.js';
+import { registerDashboard } from './commands/dashboard.js';
 import { registerInfo } from './commands/info.js';
 import { registerMemory } from './commands/memory.js';
 import { registerMigrate } from './commands/migrate.js';
@@ -8,7 +9,7 @@ import { registerPurge } from './commands/purge.js';
 import { registerSchedule } from './commands/schedule.js';
 import { registerTasks } from './commands/tasks.js';
 import { ExitCodes, exitCodeFor } from './exit-codes.js';
-import { coreVersion } from './version.js';
+import { cliDocsPath, coreVersion } from './version.js';
 
 export function createProgram(): Command {
   const program = new Command('taskq')
@@ -18,8 +19,9 @@ export function createProgram(): Command {
     .exitOverride()
     .addHelpText(
       'after',
-      '\nConfig comes from taskq.config.{ts,mjs,js,json} (searched from the working directory up), ' +
-        'then TASKQ_* environment variables, then flags. See docs/cli.md.',
+      () =>
+        '\nConfig comes from taskq.config.{ts,mjs,js,json} (searched from the working directory up), ' +
+        `then TASKQ_* environment variables, then flags.\nEvery command, option and exit code: ${cliDocsPath()}`,
     );
   registerCluster(program);
   registerMonitor(program);
@@ -29,6 +31,7 @@ export function createProgram(): Command {
   registerTasks(program);
   registerPurge(program);
   registerMigrate(program);
+  registerDashboard(program);
   return program;
 }
 
