@@ -89,7 +89,7 @@ export function resolveOptions(options: DashboardOptions): ResolvedDashboardOpti
       throw bad(
         'users',
         'no dashboard users: pass users: [{ username, password }] or set TASKQ_DASHBOARD_USER and ' +
-          'TASKQ_DASHBOARD_PASSWORD (users: false turns authentication off).',
+          'TASKQ_DASHBOARD_PASSWORD (users: false, or `taskq dashboard --no-auth` on loopback, turns authentication off).',
       );
     }
     users = new Map();
