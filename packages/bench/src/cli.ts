@@ -4,7 +4,9 @@ import type { RoundResult } from './measure.js';
 import { runMemoryTarget } from './targets/memory.js';
 import { runRedisTarget } from './targets/redis.js';
 import { runPostgresTarget } from './targets/postgres.js';
+import { runMongoTarget } from './targets/mongo.js';
 import { runSqsTarget } from './targets/sqs.js';
+import { runDashboardTarget } from './targets/dashboard.js';
 import type { BenchOptions, BenchSummary } from './targets/types.js';
 
 const TARGETS: Record<string, (o: BenchOptions, log: (line: string) => void) => Promise<BenchSummary>> = {
@@ -12,6 +14,7 @@ const TARGETS: Record<string, (o: BenchOptions, log: (line: string) => void) => 
   memory: runMemoryTarget,
   postgres: runPostgresTarget,
   sqs: runSqsTarget,
+  mongo: runMongoTarget,
 };
 
 /**
@@ -26,10 +29,12 @@ const TUNING: Record<string, typeof DEFAULT_TUNING> = {
   memory: { workers: 1, bulk: 250, queueLimit: 500 },
   postgres: { workers: 1, bulk: 250, queueLimit: 500 },
   sqs: { workers: 1, bulk: 250, queueLimit: 500 },
+  mongo: { workers: 1, bulk: 250, queueLimit: 500 },
 };
 
 const USAGE = `usage: npm run bench -- --broker <${Object.keys(TARGETS).join('|')}> [--json] [--tasks N] [--rounds N]
-       [--paced RATE] [--paced-seconds S] [--concurrency TOTAL] [--workers N] [--bulk N] [--queue-limit N] [--url redis://…]`;
+       [--paced RATE] [--paced-seconds S] [--concurrency TOTAL] [--workers N] [--bulk N] [--queue-limit N] [--url redis://…]
+       npm run bench -- --dashboard [--json] [--rows N] [--runs N] [--reseed] [--url postgres://…]`;
 
 async function main(): Promise<void> {
   const { values, positionals } = parseArgs({
@@ -47,6 +52,10 @@ async function main(): Promise<void> {
       'queue-limit': { type: 'string' },
       url: { type: 'string', default: process.env.TASKQ_REDIS_URL ?? 'redis://127.0.0.1:6379' },
       round: { type: 'string' },
+      dashboard: { type: 'boolean', default: false },
+      rows: { type: 'string', default: '1000000' },
+      runs: { type: 'string', default: '20' },
+      reseed: { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
     },
   });
@@ -57,6 +66,24 @@ async function main(): Promise<void> {
   if (values.round) {
     // Internal: one round of one system, in this (child) process.
     console.log(JSON.stringify(await runOneRound(values.round, positionals[0] ?? '{}')));
+    return;
+  }
+  if (values.dashboard) {
+    // The dashboard's search over a seeded PostgreSQL table (see targets/dashboard.ts).
+    const log = values.json ? (line: string) => console.error(line) : (line: string) => console.log(line);
+    const pgUrl = values.url.startsWith('postgres')
+      ? values.url
+      : (process.env.TASKQ_TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test');
+    const summary = await runDashboardTarget(
+      {
+        url: pgUrl,
+        rows: positiveInt(values.rows, 'rows'),
+        runs: positiveInt(values.runs, 'runs'),
+        reseed: values.reseed,
+      },
+      log,
+    );
+    console.log(JSON.stringify(summary));
     return;
   }
   const target = TARGETS[values.broker];
