@@ -1,6 +1,5 @@
 import { Command, CommanderError } from 'commander';
 import { registerCluster } from './commands/cluster.js';
-import { registerDashboard } from './commands/dashboard.js';
 import { registerInfo } from './commands/info.js';
 import { registerMemory } from './commands/memory.js';
 import { registerMigrate } from './commands/migrate.js';
@@ -31,7 +30,6 @@ export function createProgram(): Command {
   registerTasks(program);
   registerPurge(program);
   registerMigrate(program);
-  registerDashboard(program);
   return program;
 }
 
