@@ -18,8 +18,9 @@ export type CollectionName = 'queue' | 'results' | 'schedules' | 'stats';
  */
 export const INDEXES: Record<CollectionName, IndexDescription[]> = {
   queue: [
-    // the claim: equality on queue, sort on priority then _id (FIFO), range on lockUntil
-    { key: { queue: 1, priority: -1, _id: 1, lockUntil: 1 }, name: 'claim' },
+    // the claim: equality on queue, then the claim's sort; the range on lockUntil is a prefix of it,
+    // so the first due message is the first index entry past the queue's leased ones
+    { key: { queue: 1, priority: -1, lockUntil: 1, _id: 1 }, name: 'claim' },
     // queueSize / lockSize
     { key: { queue: 1, lockUntil: 1 }, name: 'queue_lockUntil' },
   ],

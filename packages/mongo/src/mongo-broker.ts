@@ -43,6 +43,12 @@ export interface QueueDoc {
 
 /** The largest package: a BSON document is at most 16 MiB, the rest of the message document fits in the margin. */
 const MAX_PAYLOAD_BYTES = 16 * 1024 * 1024 - 64 * 1024;
+/**
+ * Which due message a claim takes: higher priority first, then the one due
+ * longest (lockUntil: enqueue time + delay, or when a lapsed lease ended),
+ * then FIFO by id. The SQL broker orders the same way.
+ */
+const CLAIM_ORDER = { priority: -1, lockUntil: 1, _id: 1 } as const;
 /** Claims in flight at once while filling a bulk dequeue. */
 const CLAIM_WAVE = 32;
 
@@ -189,10 +195,10 @@ export class MongoBroker extends BaseBroker {
   /**
    * Claims up to `max` messages by repeated atomic claims, in waves of
    * parallel calls; stops at the first claim that finds nothing. Returned in
-   * delivery order (priority, then FIFO).
+   * claim order (parallel claims finish in any order).
    */
   async #claim(max: number): Promise<Delivery[]> {
-    const claimed: Array<{ id: string; priority: number; delivery: Delivery }> = [];
+    const claimed: Claimed[] = [];
     const first = await this.#claimOne();
     if (first) claimed.push(first);
     while (first && claimed.length < max) {
@@ -202,29 +208,32 @@ export class MongoBroker extends BaseBroker {
       if (got.length < wave) break;
     }
     return claimed
-      .sort((a, b) => b.priority - a.priority || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
+      .sort((a, b) => b.priority - a.priority || a.due - b.due || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
       .map((c) => c.delivery);
   }
 
-  /** One atomic claim: the first due message by priority then FIFO, leased for retrySeconds. */
-  async #claimOne(): Promise<{ id: string; priority: number; delivery: Delivery } | null> {
+  /** One atomic claim: the first due message in CLAIM_ORDER, leased for retrySeconds. */
+  async #claimOne(): Promise<Claimed | null> {
     const now = Date.now();
     const doc = await this.#write(() =>
       this.#queueDocs.findOneAndUpdate(
         { queue: this.queue, lockUntil: { $lte: new Date(now) } },
         { $set: { lockUntil: new Date(now + Math.round(this.retrySeconds * 1000)) }, $inc: { deliveries: 1 } },
         {
-          sort: { priority: -1, _id: 1 },
-          returnDocument: 'after',
-          projection: { payload: 1, deliveries: 1, priority: 1 },
+          sort: CLAIM_ORDER,
+          // the document as found: its lockUntil says when it was due (for ordering a bulk claim)
+          returnDocument: 'before',
+          projection: { payload: 1, deliveries: 1, priority: 1, lockUntil: 1 },
         },
       ),
     );
     if (!doc) return null;
+    const deliveries = doc.deliveries + 1;
     return {
       id: doc._id,
       priority: doc.priority,
-      delivery: { receipt: `${doc._id}:${doc.deliveries}`, payload: doc.payload, deliveries: doc.deliveries },
+      due: doc.lockUntil.getTime(),
+      delivery: { receipt: `${doc._id}:${deliveries}`, payload: doc.payload, deliveries },
     };
   }
 
@@ -318,7 +327,7 @@ export class MongoBroker extends BaseBroker {
 
   protected override async _listQueued(limit: number, offset: number): Promise<QueuedMessage[]> {
     const docs = await this.#call(() =>
-      this.#queueDocs.find({ queue: this.queue }).sort({ priority: -1, _id: 1 }).skip(offset).limit(limit).toArray(),
+      this.#queueDocs.find({ queue: this.queue }).sort(CLAIM_ORDER).skip(offset).limit(limit).toArray(),
     );
     const now = Date.now();
     return docs.map((doc) => {
@@ -349,6 +358,14 @@ export class MongoBroker extends BaseBroker {
     await Promise.allSettled([...this.#active]);
     await this.connection.release();
   }
+}
+
+interface Claimed {
+  id: string;
+  priority: number;
+  /** When it was due (its lockUntil before the claim). */
+  due: number;
+  delivery: Delivery;
 }
 
 /** Receipts are `<message id>:<delivery number>`. */

@@ -2,7 +2,9 @@ import { connect, type Socket } from 'node:net';
 import { BSON } from 'bson';
 import { MongoClient, MongoServerError, ObjectId } from 'mongodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Query } from 'mingo';
 import { MongoTestServer, OP_MSG, OP_QUERY, OP_REPLY, decodeReply, encodeOpMsg } from '../src/mongo/index.js';
+import { compileMatcher } from '../src/mongo/matcher.js';
 
 // The MongoDB wire-protocol test server, through the real mongodb 7 driver and as raw bytes. These are the
 // semantics @taskq/mongo relies on: atomic findOneAndUpdate under concurrent clients, sort, $lte on dates,
@@ -169,6 +171,80 @@ describe('documents and queries', () => {
     expect(up).toEqual({ _id: 'd', p: 7 });
     expect(await c.findOneAndDelete({}, { sort: { p: 1 } })).toEqual({ _id: 'c', p: 0 });
     expect(await c.countDocuments()).toBe(3);
+  });
+});
+
+describe('fast paths agree with mingo', () => {
+  it('the compiled matcher gives the same answers as mingo on the subset it handles', () => {
+    const docs = [
+      {},
+      { a: null },
+      { a: 1 },
+      { a: 2.5 },
+      { a: '1' },
+      { a: new Date(5) },
+      { a: true },
+      { a: [1, 2] },
+      { a: { b: 1 } },
+      { a: { b: null } },
+      { a: [{ b: 1 }] },
+      { a: 3, c: 'x' },
+    ];
+    const queries = [
+      { a: 1 },
+      { a: null },
+      { a: { $ne: null } },
+      { a: { $ne: 1 } },
+      { a: { $lte: 2 } },
+      { a: { $gt: '0' } },
+      { a: { $lte: new Date(10) } },
+      { a: { $gte: null } },
+      { a: { $in: [1, '1', null] } },
+      { a: { $nin: [1, null] } },
+      { a: { $exists: false } },
+      { 'a.b': 1 },
+      { 'a.b': null },
+      { a: { b: 1 } },
+      { $or: [{ a: 1 }, { c: 'x' }] },
+      { $and: [{ a: { $gt: 0 } }, { a: { $lt: 3 } }] },
+      { $nor: [{ a: 1 }, { a: null }] },
+      { a: { $type: 'string' } },
+    ];
+    for (const query of queries) {
+      const fast = compileMatcher(query);
+      const reference = new Query(query);
+      const label = JSON.stringify(query);
+      expect(
+        docs.map((d) => fast(d)),
+        label,
+      ).toEqual(docs.map((d) => reference.test(d)));
+    }
+  });
+
+  it('sorted reads stay in order after updates move documents and $set/$inc/$unset write nested paths', async () => {
+    const c = client.db(dbName()).collection('moves');
+    await c.insertMany(Array.from({ length: 20 }, (_, i) => ({ i, p: i % 3, at: new Date(i * 1000) })));
+    const order = async () => (await c.find({}).sort({ p: -1, at: 1, i: 1 }).toArray()).map((d) => d.i);
+    await order();
+    for (let k = 0; k < 10; k++) {
+      await c.findOneAndUpdate(
+        {},
+        { $set: { at: new Date(100_000 + k) }, $inc: { p: 1 } },
+        { sort: { p: -1, at: 1, i: 1 } },
+      );
+    }
+    const all = await c.find({}).toArray();
+    const expected = [...all].sort((x, y) => y.p - x.p || x.at.getTime() - y.at.getTime() || x.i - y.i).map((d) => d.i);
+    expect(await order()).toEqual(expected);
+    await c.updateOne(
+      { i: 0 },
+      { $set: { 'n.deep.x': 1 }, $inc: { 'n.count': 2 }, $unset: { 'missing.y': '', p: '' } },
+    );
+    expect(await c.findOne({ i: 0 }, { projection: { _id: 0, at: 0 } })).toEqual({
+      i: 0,
+      n: { deep: { x: 1 }, count: 2 },
+    });
+    await expect(c.updateOne({ i: 1 }, { $inc: { at: 1 } })).rejects.toMatchObject({ code: 14 });
   });
 });
 

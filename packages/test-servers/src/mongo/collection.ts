@@ -1,4 +1,5 @@
 import { Query } from 'mingo';
+import { compare } from 'mingo/util';
 import type { Document } from 'bson';
 import { canonical, getPath } from './values.js';
 
@@ -31,6 +32,17 @@ export interface IndexSpec {
 /** Index options that must match for createIndexes to be a no-op on an existing index. */
 const OPTION_FIELDS = ['unique', 'sparse', 'expireAfterSeconds', 'partialFilterExpression'] as const;
 
+export type SortSpec = Array<[field: string, direction: 1 | -1]>;
+
+/** Ids kept in one sort order, maintained on every write, so a sorted query with a limit stops early. */
+interface SortedView {
+  spec: SortSpec;
+  ids: string[];
+}
+
+/** Sort orders kept per collection (the oldest is dropped past this). */
+const MAX_VIEWS = 8;
+
 interface Index {
   spec: IndexSpec;
   fields: string[];
@@ -48,6 +60,7 @@ interface Index {
 export class Collection {
   readonly docs = new Map<string, Document>();
   readonly indexes = new Map<string, Index>();
+  readonly #views = new Map<string, SortedView>();
 
   constructor(
     readonly db: string,
@@ -122,6 +135,7 @@ export class Collection {
     const id = canonical(doc._id);
     this.docs.set(id, doc);
     this.#indexAdd(doc, id);
+    for (const view of this.#views.values()) this.#viewInsert(view, id, doc);
   }
 
   /** Replaces `current` (same `_id`) with `next`, keeping its place in natural order. */
@@ -136,13 +150,70 @@ export class Collection {
     }
     this.#checkUnique(next, id);
     this.#indexRemove(current);
+    const moved = [...this.#views.values()].filter((view) =>
+      view.spec.some(([field]) => canonical(getPath(current, field)) !== canonical(getPath(next, field))),
+    );
+    for (const view of moved) this.#viewRemove(view, id, current);
     this.docs.set(id, next);
     this.#indexAdd(next, id);
+    for (const view of moved) this.#viewInsert(view, id, next);
   }
 
   remove(doc: Document): void {
+    const id = canonical(doc._id);
+    for (const view of this.#views.values()) this.#viewRemove(view, id, doc);
     this.#indexRemove(doc);
-    this.docs.delete(canonical(doc._id));
+    this.docs.delete(id);
+  }
+
+  /** Documents in `spec` order (ties in natural order), from a view kept up to date by every write. */
+  *sorted(spec: SortSpec): Generator<Document> {
+    const key = JSON.stringify(spec);
+    let view = this.#views.get(key);
+    if (!view) {
+      const order = compareBy(spec);
+      const ids = [...this.docs.keys()];
+      ids.sort((a, b) => order(this.docs.get(a) as Document, this.docs.get(b) as Document));
+      view = { spec, ids };
+      if (this.#views.size >= MAX_VIEWS) this.#views.delete(this.#views.keys().next().value as string);
+      this.#views.set(key, view);
+    }
+    const ids = view.ids;
+    for (let i = 0; i < ids.length; i++) {
+      const doc = this.docs.get(ids[i] as string);
+      if (doc) yield doc;
+    }
+  }
+
+  /** First position whose document sorts after `doc` (an insert there keeps ties in insertion order). */
+  #upperBound(view: SortedView, doc: Document): number {
+    const order = compareBy(view.spec);
+    let lo = 0;
+    let hi = view.ids.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (order(this.docs.get(view.ids[mid] as string) as Document, doc) <= 0) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
+
+  #viewInsert(view: SortedView, id: string, doc: Document): void {
+    view.ids.splice(this.#upperBound(view, doc), 0, id);
+  }
+
+  /** Removes `id`, whose document currently sorts like `doc` (called before the document changes). */
+  #viewRemove(view: SortedView, id: string, doc: Document): void {
+    const order = compareBy(view.spec);
+    for (let i = this.#upperBound(view, doc) - 1; i >= 0; i--) {
+      if (view.ids[i] === id) {
+        view.ids.splice(i, 1);
+        return;
+      }
+      if (order(this.docs.get(view.ids[i] as string) as Document, doc) !== 0) break;
+    }
+    const index = view.ids.indexOf(id);
+    if (index !== -1) view.ids.splice(index, 1);
   }
 
   /** Adds an index; false when an identical one exists. Building a unique index over duplicates fails. */
@@ -218,4 +289,15 @@ export class Collection {
     }
     return removed;
   }
+}
+
+/** MongoDB's sort order over BSON values (mingo's comparison), field by field. */
+export function compareBy(spec: SortSpec): (a: Document, b: Document) => number {
+  return (a, b) => {
+    for (const [field, direction] of spec) {
+      const order = compare(getPath(a, field), getPath(b, field));
+      if (order !== 0) return order * direction;
+    }
+    return 0;
+  };
 }

@@ -1,12 +1,27 @@
 import { Aggregator, Query, update as applyOperators } from 'mingo';
 import { Long, ObjectId, type Document } from 'bson';
-import { Collection, CommandError, type IndexSpec } from './collection.js';
-import { canonical, clone, isOperatorDocument } from './values.js';
+import { Collection, CommandError, compareBy, type IndexSpec, type SortSpec } from './collection.js';
+import { compileMatcher } from './matcher.js';
+import { UpdateTypeError, applySimpleUpdate, canonical, clone, isOperatorDocument } from './values.js';
 
 /** What the server reports: MongoDB 7.0 (wire version 21), a standalone (no replica set, no transactions). */
 export const SERVER_VERSION = '7.0.0';
 export const MAX_WIRE_VERSION = 21;
 const DEFAULT_BATCH = 101;
+const MUTATING_STAGES = new Set([
+  '$addFields',
+  '$set',
+  '$unset',
+  '$project',
+  '$replaceRoot',
+  '$replaceWith',
+  '$lookup',
+  '$graphLookup',
+  '$unwind',
+  '$setWindowFields',
+  '$fill',
+  '$densify',
+]);
 
 interface Cursor {
   ns: string;
@@ -90,8 +105,7 @@ export class Engine {
       if (!handler) throw new CommandError(59, 'CommandNotFound', `no such command: '${name}'`);
       return handler(cmd, db, connectionId);
     } catch (error) {
-      if (error instanceof CommandError) return error.toReply();
-      return { ok: 0, errmsg: (error as Error).message, code: 2, codeName: 'BadValue' };
+      return asCommandError(error).toReply();
     }
   }
 
@@ -141,22 +155,35 @@ export class Engine {
     return collection;
   }
 
-  /** Documents matching `filter`, sorted, skipped and limited (a scan: no query planner). */
+  /**
+   * Documents matching `filter`, sorted, skipped and limited. An `_id`
+   * equality (or `$in`) is a direct lookup; a sorted query walks a sort view
+   * and stops once it has `limit` matches, like an index scan; the rest is a
+   * scan in natural order.
+   */
   #select(
     collection: Collection | undefined,
     filter: Document | undefined,
     options: { sort?: Document; skip?: number; limit?: number; projection?: Document } = {},
   ): Document[] {
     if (!collection) return [];
-    let cursor = new Query(filter ?? {}).find(
-      collection.all(),
-      options.projection && Object.keys(options.projection).length > 0 ? options.projection : undefined,
-    );
-    if (options.sort && Object.keys(options.sort).length > 0)
-      cursor = cursor.sort(options.sort as Record<string, 1 | -1>);
-    if (options.skip) cursor = cursor.skip(options.skip);
-    if (options.limit) cursor = cursor.limit(Math.abs(options.limit));
-    return cursor.all() as Document[];
+    const test = compileMatcher(filter);
+    const wanted = options.limit ? Math.abs(options.limit) + (options.skip ?? 0) : Number.POSITIVE_INFINITY;
+    const spec = sortSpec(options.sort);
+    const source = idCandidates(collection, filter) ?? (spec ? collection.sorted(spec) : collection.docs.values());
+    let matches: Document[] = [];
+    for (const doc of source) {
+      if (!test(doc)) continue;
+      matches.push(doc);
+      // candidates by _id are not in sort order: collect them all, then sort
+      if (matches.length >= wanted && !(spec && Array.isArray(source))) break;
+    }
+    if (spec && Array.isArray(source)) matches.sort(compareBy(spec));
+    matches = matches.slice(options.skip ?? 0, Number.isFinite(wanted) ? wanted : undefined);
+    if (options.projection && Object.keys(options.projection).length > 0) {
+      return new Query({}).find(matches, options.projection).all() as Document[];
+    }
+    return matches;
   }
 
   #project(doc: Document | null, projection: Document | undefined): Document | null {
@@ -324,7 +351,10 @@ export class Engine {
     // filter first so only the matching documents are copied for the pipeline to work on
     const [first, ...rest] = pipeline;
     const leadingMatch = first && Object.keys(first)[0] === '$match';
-    const input = (leadingMatch ? this.#select(collection, first.$match) : (collection?.all() ?? [])).map(clone);
+    const selected = leadingMatch ? this.#select(collection, first.$match) : (collection?.all() ?? []);
+    // stages that write into documents get copies; the others only read
+    const writes = pipeline.some((stage) => MUTATING_STAGES.has(Object.keys(stage)[0] ?? ''));
+    const input = writes ? selected.map(clone) : selected;
     const output = new Aggregator(leadingMatch ? rest : pipeline).run(input) as Document[];
     const name = typeof cmd.aggregate === 'string' ? cmd.aggregate : '$cmd.aggregate';
     return this.#cursorReply(`${db}.${name}`, output, (cmd.cursor as Document | undefined)?.batchSize, false);
@@ -427,9 +457,40 @@ export class Engine {
   }
 }
 
+function sortSpec(sort: Document | undefined): SortSpec | undefined {
+  if (!sort || Object.keys(sort).length === 0) return undefined;
+  return Object.entries(sort).map(([field, direction]) => [field, Number(direction) < 0 ? -1 : 1]);
+}
+
+/** Documents an `_id` equality or `$in` names (the _id index); undefined when the filter has neither. */
+function idCandidates(collection: Collection, filter: Document | undefined): Document[] | undefined {
+  const id: unknown = filter?._id;
+  if (id === undefined) return undefined;
+  const plain = (v: unknown) => v === null || typeof v !== 'object' || Object.getPrototypeOf(v) !== Object.prototype;
+  let ids: unknown[];
+  if (plain(id) && !(id instanceof RegExp)) ids = [id];
+  else if (!plain(id) && Object.keys(id as Document).length === 1 && Array.isArray((id as Document).$in)) {
+    ids = (id as Document).$in as unknown[];
+    if (ids.some((v) => !plain(v) || v instanceof RegExp)) return undefined;
+  } else return undefined;
+  const found: Document[] = [];
+  for (const key of new Set(ids.map(canonical))) {
+    const doc = collection.docs.get(key);
+    if (doc) found.push(doc);
+  }
+  return found;
+}
+
+function asCommandError(error: unknown): CommandError {
+  if (error instanceof CommandError) return error;
+  if (error instanceof UpdateTypeError) return new CommandError(14, 'TypeMismatch', error.message);
+  // mingo's own checks (e.g. an update that would change _id) reject the operation as bad input
+  return new CommandError(2, 'BadValue', (error as Error).message);
+}
+
 function writeError(error: unknown, index: number): Document {
-  if (error instanceof CommandError) return { index, code: error.code, errmsg: error.message, ...error.extra };
-  return { index, code: 2, errmsg: (error as Error).message };
+  const failure = asCommandError(error);
+  return { index, code: failure.code, errmsg: failure.message, ...failure.extra };
 }
 
 /** The document an update statement turns `doc` into: operators, a replacement, or a pipeline. */
@@ -450,7 +511,9 @@ function updatedDocument(doc: Document, u: unknown, arrayFilters?: Document[], i
   }
   const next = clone(doc);
   const { $setOnInsert, ...operators } = modifier;
-  if (Object.keys(operators).length > 0) applyOperators(next, operators, arrayFilters);
+  if (Object.keys(operators).length > 0 && (arrayFilters || !applySimpleUpdate(next, operators))) {
+    applyOperators(next, operators, arrayFilters);
+  }
   if (inserting && $setOnInsert) applyOperators(next, { $set: $setOnInsert as Document });
   return next;
 }

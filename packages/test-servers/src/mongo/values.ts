@@ -52,3 +52,64 @@ export function isOperatorDocument(doc: Document): boolean {
   const keys = Object.keys(doc);
   return keys.length > 0 && keys.every((k) => k.startsWith('$'));
 }
+
+const SIMPLE_UPDATES = new Set(['$set', '$inc', '$unset']);
+
+/** An update operator applied to a value of the wrong type (MongoDB's TypeMismatch, code 14). */
+export class UpdateTypeError extends Error {}
+
+/**
+ * Applies `$set`, `$inc` and `$unset` on paths that cross no array, in
+ * place; returns false (changing nothing) for anything else, which the caller
+ * hands to mingo. mingo's updater is complete but builds a fresh operator
+ * context per call, which dominated the claim loop.
+ */
+export function applySimpleUpdate(doc: Document, operators: Document): boolean {
+  const steps: Array<[op: string, path: string[], value: unknown]> = [];
+  for (const [op, fields] of Object.entries(operators)) {
+    if (!SIMPLE_UPDATES.has(op) || fields === null || typeof fields !== 'object') return false;
+    for (const [path, value] of Object.entries(fields as Document)) {
+      const parts = path.split('.');
+      if (parts[0] === '_id' || parts.some((p) => p === '' || p.startsWith('$') || /^\d+$/.test(p))) return false;
+      let current: unknown = doc;
+      for (const part of parts.slice(0, -1)) {
+        current = (current as Document | undefined)?.[part];
+        if (current === undefined) break;
+        if (
+          current === null ||
+          typeof current !== 'object' ||
+          Array.isArray(current) ||
+          Object.getPrototypeOf(current) !== Object.prototype
+        )
+          return false;
+      }
+      if (op === '$inc') {
+        const existing = current === undefined ? undefined : (current as Document)[parts.at(-1) as string];
+        if (typeof value !== 'number') return false;
+        if (existing !== undefined && typeof existing !== 'number') {
+          throw new UpdateTypeError(`Cannot apply $inc to a value of non-numeric type (field '${path}')`);
+        }
+      }
+      steps.push([op, parts, value]);
+    }
+  }
+  for (const [op, parts, value] of steps) {
+    const last = parts.at(-1) as string;
+    let parent: Document | undefined = doc;
+    for (const part of parts.slice(0, -1)) {
+      if (parent[part] === undefined) {
+        if (op === '$unset') {
+          parent = undefined; // nothing to remove
+          break;
+        }
+        parent[part] = {};
+      }
+      parent = parent[part] as Document;
+    }
+    if (!parent) continue;
+    if (op === '$set') parent[last] = clone(value);
+    else if (op === '$inc') parent[last] = ((parent[last] as number | undefined) ?? 0) + (value as number);
+    else delete parent[last];
+  }
+  return true;
+}
