@@ -97,7 +97,7 @@ export class DisqueBroker extends BaseBroker {
     let lastError: unknown;
     for (let attempt = 0; attempt <= this.nodes.all.length; attempt++) {
       this.assertOpen();
-      if (signal?.aborted) throw new TaskqError(ErrorCodes.INVALID_ARGUMENT, 'aborted');
+      signal?.throwIfAborted(); // an aborted wait is not retried on another node
       const client = await link.get();
       try {
         return await call(client);

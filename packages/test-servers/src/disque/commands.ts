@@ -381,8 +381,9 @@ function info(ctx: CommandContext, args: Buffer[]): Reply {
 }
 
 function hello(ctx: CommandContext): Reply {
-  const me = ctx.nodes.find((node) => node.id === ctx.nodeId);
-  const others = ctx.nodes.filter((node) => node !== me);
+  const nodes = ctx.nodes;
+  const me = nodes.find((node) => node.id === ctx.nodeId);
+  const others = nodes.filter((node) => node !== me);
   // Priority: lower is better; 1 for reachable nodes, 100 for nodes flagged as failing.
   return [
     1,

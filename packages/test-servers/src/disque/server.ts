@@ -76,9 +76,16 @@ class Connection {
       store: cluster.store,
       nodeId: node.id,
       port: node.port,
-      nodes: cluster.nodes.map((n) => ({ id: n.id, host: HOST, port: n.port, running: n.running })),
-      connectedClients: node.connections.size,
-      blockedClients: [...node.connections].filter((c) => c.blocked).length,
+      // Computed only by the commands that read them (HELLO, INFO, QSTAT, ADDJOB, SHOW).
+      get nodes() {
+        return cluster.nodes.map((n) => ({ id: n.id, host: HOST, port: n.port, running: n.running }));
+      },
+      get connectedClients() {
+        return node.connections.size;
+      },
+      get blockedClients() {
+        return [...node.connections].filter((c) => c.blocked).length;
+      },
       startedMs: node.startedMs,
       get clientName() {
         return connection.name;
