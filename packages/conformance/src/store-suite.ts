@@ -116,6 +116,21 @@ export function runResultStoreSuite(options: StoreSuiteOptions): void {
       });
     });
 
+    describe('task states', () => {
+      it('getStates reports success and attemptCount of the ids that have records, in one call', async () => {
+        const s = await store();
+        const success = makeRecord();
+        const failure = makeFailure();
+        await s.saveMany([success, failure]);
+        await s.saveMany([failure]);
+        const states = await s.getStates([success.id, failure.id, taskId()]);
+        expect(states.size).toBe(2);
+        expect(states.get(success.id)).toEqual({ success: true, attemptCount: 1 });
+        expect(states.get(failure.id)).toEqual({ success: false, attemptCount: 2 });
+        expect((await s.getStates([])).size).toBe(0);
+      });
+    });
+
     describe('groups', () => {
       it('reads a group of 9,000 records whole (an iter or group that large once wedged a cluster)', async () => {
         const s = await store();

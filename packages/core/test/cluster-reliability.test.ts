@@ -2,14 +2,14 @@ import { afterEach, describe, expect, it } from 'vitest';
 import {
   BaseBroker,
   HmacSigner,
+  Taskq,
   MemoryBroker,
   MemoryStore,
   type ClusterHandle,
   type SaveOptions,
-  type Taskq,
   type TaskRecord,
 } from '@taskq/core';
-import { eventually, makeClient } from './helpers.js';
+import { eventually, linesOf, makeClient, tempFile } from './helpers.js';
 
 let client: Taskq | null = null;
 let cluster: ClusterHandle | null = null;
@@ -204,5 +204,53 @@ describe('bad input is a typed error, never a crash or a nonsense record', () =>
     await eventually(() => (cluster?.stat()?.rejected ?? 0) === 1, 'the deep package to be rejected');
     const { records } = await runtime.store.list({ success: false });
     expect(records[0]?.error).toMatchObject({ code: 'TASKQ_BAD_PACKAGE', message: expect.stringContaining('nested') });
+  });
+});
+
+describe('replayed, foreign and forged packages', () => {
+  it('acknowledges a package pushed again after its task finished, without running it again', async () => {
+    const runs = tempFile();
+    client = makeClient({ secretKey: 'replay', workers: 1 });
+    const runtime = await client.runtime();
+    const id = await client.enqueue('countRun', [runs, 'once']);
+    const [queued] = await runtime.broker.listQueued();
+    cluster = await client.cluster({ handleSignals: false }).start();
+    expect(await client.result(id, { wait: 10_000 })).toBe('once');
+    await runtime.broker.enqueue(queued!.payload);
+    await eventually(() => cluster?.stat()?.replayed === 1, 'the replay to be dropped');
+    const after = await client.enqueue('countRun', [runs, 'next']);
+    expect(await client.result(after, { wait: 10_000 })).toBe('next');
+    expect(linesOf(runs)).toEqual(['once', 'next']);
+    expect(await runtime.broker.queueSize()).toBe(0);
+  });
+
+  it("files a package signed with another secretKey under its task id, so the sender's fetch() shows why", async () => {
+    const name = `wrongkey${process.pid}`;
+    client = makeClient({ name, secretKey: 'right', workers: 1 });
+    cluster = await client.cluster({ handleSignals: false }).start();
+    const sender = new Taskq({ name, broker: 'memory:', secretKey: 'wrong', logLevel: 'silent' });
+    try {
+      const id = await sender.enqueue('add', [1, 2]);
+      const record = await client.fetch(id, { wait: 10_000 });
+      expect(record).toMatchObject({ id, success: false, func: '(rejected package)' });
+      expect(record?.error?.code).toBe('TASKQ_BAD_SIGNATURE');
+    } finally {
+      await sender.close();
+    }
+  });
+
+  it('keeps the rejection records of a forged flood bounded and rejects them in bulk', async () => {
+    client = makeClient({ secretKey: 'flood', workers: 1, bulk: 250 });
+    const runtime = await client.runtime();
+    const forged = Array.from({ length: 1500 }, (_, i) => ({ payload: `forged-${i}:1:c2lnbmF0dXJl` }));
+    await runtime.broker.enqueueMany(forged);
+    const legit = await client.enqueue('add', [1, 1]);
+    cluster = await client.cluster({ handleSignals: false }).start();
+    expect(await client.result(legit, { wait: 20_000 })).toBe(2);
+    await eventually(() => cluster?.stat()?.rejected === 1500, 'every forged package rejected');
+    const rejections = async () =>
+      (await runtime.store.list({ func: '(rejected package)', success: false, limit: 1 })).total;
+    await eventually(async () => (await rejections()) === 1000, 'rejection records pruned to 1,000', 30_000);
+    expect(await runtime.broker.queueSize()).toBe(0);
   });
 });

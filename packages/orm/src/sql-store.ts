@@ -19,6 +19,7 @@ import {
   type SaveOptions,
   type StoreCapabilities,
   type TaskRecord,
+  type TaskState,
 } from '@taskq/core';
 import { sql, type SelectQueryBuilder } from 'kysely';
 import { connect, type SqlConnectOptions, type SqlConnection, type SqlConnectionSource } from './connection.js';
@@ -104,6 +105,21 @@ export class SqlStore extends BaseResultStore implements ScheduleStore {
     await this.#run('purging expired results', () =>
       q.deleteFrom(this.#tasks).where('expires_at', 'is not', null).where('expires_at', '<=', now).execute(),
     );
+  }
+
+  protected override async _getStates(ids: readonly string[]): Promise<Map<string, TaskState>> {
+    const { q } = this.connection;
+    return this.#run('reading task states', async () => {
+      const rows = await q
+        .selectFrom(this.#tasks)
+        .select(['id', 'success', 'attempt_count'])
+        .where('id', 'in', [...ids])
+        .where(live(Date.now()))
+        .execute();
+      return new Map(
+        rows.map((row) => [row.id, { success: Number(row.success) === 1, attemptCount: Number(row.attempt_count) }]),
+      );
+    });
   }
 
   protected async _get(idOrName: string): Promise<TaskRecord | null> {

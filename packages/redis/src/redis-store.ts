@@ -14,6 +14,7 @@ import {
   type ScheduleStore,
   type StoreCapabilities,
   type TaskRecord,
+  type TaskState,
 } from '@taskq/core';
 import { guard, withTimeout } from './errors.js';
 import { scheduleTag, statKeys, storeTag } from './keys.js';
@@ -26,7 +27,7 @@ export interface RedisStoreOptions extends RedisConnectionOptions {
   namespace: string;
 }
 
-const SCRIPTS = ['save-results', 'get-result', 'query-results', 'delete-results', 'prune-results'];
+const SCRIPTS = ['save-results', 'get-result', 'task-states', 'query-results', 'delete-results', 'prune-results'];
 const STAT_SCRIPTS = ['set-stat', 'get-stats'];
 /** Records per save script call. */
 const CHUNK = 200;
@@ -103,6 +104,17 @@ export class RedisStore extends BaseResultStore implements ScheduleStore {
       calls.push(this.#run<number[]>('save-results', args));
     }
     return (await Promise.all(calls)).flat().map(Number);
+  }
+
+  protected override async _getStates(ids: readonly string[]): Promise<Map<string, TaskState>> {
+    const states = new Map<string, TaskState>();
+    for (let start = 0; start < ids.length; start += CHUNK) {
+      const flat = await this.#run<Array<string | number>>('task-states', ids.slice(start, start + CHUNK));
+      for (let i = 0; i + 2 < flat.length; i += 3) {
+        states.set(String(flat[i]), { success: Number(flat[i + 1]) === 1, attemptCount: Number(flat[i + 2]) });
+      }
+    }
+    return states;
   }
 
   protected async _get(idOrName: string): Promise<TaskRecord | null> {

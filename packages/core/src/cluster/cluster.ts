@@ -239,6 +239,7 @@ export class Cluster {
       processed: this.#monitor?.processed ?? 0,
       failed: this.#monitor?.failed ?? 0,
       rejected: this.#pusher?.rejected ?? 0,
+      replayed: this.#pusher?.replayed ?? 0,
       startedAt: this.#startedAt,
       updatedAt: Date.now(),
       brokerUnreachableSince: this.#pusher?.outageSince ?? null,

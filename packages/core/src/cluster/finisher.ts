@@ -5,6 +5,7 @@ import type { ErrorInfo } from '../errors.js';
 import type { TaskMessage, TaskRecord } from '../task/task.js';
 import { ITER_GROUP_PREFIX } from '../store/result-store.js';
 import type { Runtime } from './runtime.js';
+import type { ResolvedConfig } from '../config/config.js';
 import type { WorkerOutcome } from './jobs.js';
 
 /** A finished execution on its way to the store and the broker. */
@@ -142,11 +143,7 @@ export class TaskFinisher {
    * so `ackFailure` does not end it; `maxAttempts` still bounds it.
    */
   isFinal(message: TaskMessage, record: TaskRecord, lost = false): boolean {
-    if (record.success) return true;
-    const { config } = this.runtime;
-    if (!lost && (message.ackFailure ?? config.ackFailures)) return true;
-    const maxAttempts = message.maxAttempts ?? config.maxAttempts;
-    return maxAttempts > 0 && record.attemptCount >= maxAttempts;
+    return isFinalState(this.runtime.config, message, record, lost);
   }
 
   /** Re-sends a failed task under its retry policy (same id, next attempt, backoff delay): the delay, or null without one. */
@@ -279,4 +276,17 @@ export function awaitsRetry(record: TaskRecord): boolean {
   const error = record.error;
   if (record.success || error === null || error.maxAttempts === undefined || error.ackFailure === true) return false;
   return error.maxAttempts === 0 || record.attemptCount < error.maxAttempts;
+}
+
+/** {@link TaskFinisher.isFinal} from a saved state alone: also how the pusher tells a replayed package. */
+export function isFinalState(
+  config: Pick<ResolvedConfig, 'ackFailures' | 'maxAttempts'>,
+  message: TaskMessage,
+  state: Pick<TaskRecord, 'success' | 'attemptCount'>,
+  lost = false,
+): boolean {
+  if (state.success) return true;
+  if (!lost && (message.ackFailure ?? config.ackFailures)) return true;
+  const maxAttempts = message.maxAttempts ?? config.maxAttempts;
+  return maxAttempts > 0 && state.attemptCount >= maxAttempts;
 }

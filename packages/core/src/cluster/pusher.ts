@@ -1,12 +1,36 @@
 import type { Delivery } from '../broker/broker.js';
 import { toErrorInfo, type ErrorInfo } from '../errors.js';
 import type { TaskMessage, TaskRecord } from '../task/task.js';
+import type { TaskState } from '../store/result-store.js';
+import { isFinalState } from './finisher.js';
 import { createHash } from 'node:crypto';
 import type { ExecuteJob } from './jobs.js';
 import type { LeaseKeeper } from './lease-keeper.js';
 import type { Monitor } from './monitor.js';
 import type { WorkerPool } from './pool.js';
 import type { Runtime } from './runtime.js';
+
+/** Rejection records are failures with this func; only the newest MAX_REJECTION_RECORDS are kept. */
+export const REJECTED_FUNC = '(rejected package)';
+const REJECTED_NAME = 'rejected-package';
+export const MAX_REJECTION_RECORDS = 1000;
+const REJECTION_PRUNE_EVERY_MS = 5000;
+
+interface Rejection {
+  delivery: Delivery;
+  error: ErrorInfo;
+  /** The task id the package claims (unverified), when it can be read. */
+  claimedId: string | null;
+}
+
+/** Deletes rejection records past the newest MAX_REJECTION_RECORDS (a forged flood must not grow the store). */
+async function pruneRejections(runtime: Runtime): Promise<void> {
+  for (;;) {
+    const { records } = await runtime.store.list({ func: REJECTED_FUNC, offset: MAX_REJECTION_RECORDS, limit: 500 });
+    if (records.length === 0) return;
+    for (const record of records) await runtime.store.delete(record.id);
+  }
+}
 
 /** How long one dequeue call may block; bounds how quickly an idle pusher notices a stop. */
 const DEQUEUE_WAIT_MS = 1000;
@@ -23,6 +47,10 @@ export class Pusher {
   #spaceWaiter: (() => void) | null = null;
   #executions = 0;
   rejected = 0;
+  /** Packages acknowledged without running because their task had already finished. */
+  replayed = 0;
+  #pruneTimer: NodeJS.Timeout | null = null;
+  #lastPrune = 0;
   /** When the current broker outage began (ms), or null while the broker answers. */
   outageSince: number | null = null;
 
@@ -76,7 +104,7 @@ export class Pusher {
         await sleep(backoffMs, signal);
         continue;
       }
-      for (const delivery of deliveries) await this.#accept(delivery);
+      if (deliveries.length > 0) await this.#acceptBatch(deliveries);
     }
   }
 
@@ -87,14 +115,49 @@ export class Pusher {
     wake?.();
   }
 
-  async #accept(delivery: Delivery): Promise<void> {
-    let message: TaskMessage;
-    try {
-      message = this.runtime.codec.unpack(delivery.payload);
-    } catch (error) {
-      await this.#reject(delivery, toErrorInfo(error));
-      return;
+  /**
+   * Verifies and decodes a pulled batch, then: packages that fail are rejected together (one save, one
+   * acknowledgement); packages whose task already has a final record are replays and are acknowledged without
+   * running (one store lookup for the whole batch); the rest go to the pool.
+   */
+  async #acceptBatch(deliveries: readonly Delivery[]): Promise<void> {
+    const { codec } = this.runtime;
+    const accepted: { delivery: Delivery; message: TaskMessage }[] = [];
+    const rejected: Rejection[] = [];
+    for (const delivery of deliveries) {
+      try {
+        accepted.push({ delivery, message: codec.unpack(delivery.payload) });
+      } catch (error) {
+        rejected.push({ delivery, error: toErrorInfo(error), claimedId: codec.peekTaskId(delivery.payload) });
+      }
     }
+    const states = await this.#statesOf([
+      ...accepted.map((a) => a.message.id),
+      ...rejected.flatMap((r) => (r.claimedId === null ? [] : [r.claimedId])),
+    ]);
+    const replays: Delivery[] = [];
+    for (const { delivery, message } of accepted) {
+      const state = states.get(message.id);
+      // `lost: true`: a saved failure may have been a lost thread's (which ackFailure does not end), so only a
+      // success or used-up attempts make a redelivered package a replay.
+      if (state !== undefined && isFinalState(this.runtime.config, message, state, true)) replays.push(delivery);
+      else this.#execute(delivery, message);
+    }
+    if (replays.length > 0) await this.#dropReplays(replays);
+    if (rejected.length > 0) await this.#reject(rejected, states);
+  }
+
+  /** Saved states for the replay check; when the store cannot answer, the batch runs (at-least-once still holds). */
+  async #statesOf(ids: string[]): Promise<Map<string, TaskState>> {
+    try {
+      return await this.runtime.store.getStates(ids);
+    } catch (error) {
+      this.runtime.logger.debug('replay check skipped: the store did not answer', { error: (error as Error).message });
+      return new Map();
+    }
+  }
+
+  #execute(delivery: Delivery, message: TaskMessage): void {
     this.leases.hold(delivery.receipt);
     const { config, events } = this.runtime;
     const timeout = message.timeout === undefined ? config.timeout : message.timeout;
@@ -119,36 +182,77 @@ export class Pusher {
     });
   }
 
-  /** Forged, foreign or broken packages: fail them at the broker and keep a failed record. */
-  async #reject(delivery: Delivery, error: ErrorInfo): Promise<void> {
-    const { broker, store, logger, events, config } = this.runtime;
-    this.rejected++;
-    logger.error('rejected a package that failed verification', { code: error.code, error: error.message });
-    events.emit('rejectedPackage', { receipt: delivery.receipt, error });
-    const now = new Date();
-    const record: TaskRecord = {
-      id: createHash('sha256').update(delivery.payload).digest('hex').slice(0, 32),
-      name: 'rejected-package',
-      func: '(rejected package)',
-      args: '[]',
-      result: null,
-      error,
-      success: false,
-      group: null,
-      hook: null,
-      cluster: config.cluster,
-      enqueuedAt: now,
-      startedAt: now,
-      stoppedAt: now,
-      attemptCount: 1,
-    };
+  /** A package of a task that already has its final record (pushed twice, or redelivered after a lost ack). */
+  async #dropReplays(replays: Delivery[]): Promise<void> {
+    this.replayed += replays.length;
+    this.runtime.logger.warn('acknowledged packages of tasks that already finished, without running them again', {
+      packages: replays.length,
+    });
     try {
-      await store.saveMany([record]);
-      await broker.fail(delivery.receipt);
-    } catch (e) {
-      // The package stays on the broker and is rejected again on redelivery.
-      logger.warn('could not record a rejected package', { error: (e as Error).message });
+      await this.runtime.broker.acknowledgeMany(replays.map((d) => d.receipt));
+    } catch (error) {
+      // Delivered again later and dropped again: nothing runs twice.
+      this.runtime.logger.warn('could not acknowledge replayed packages', { error: (error as Error).message });
     }
+  }
+
+  /**
+   * Forged, foreign or broken packages: each is recorded as a failed task and removed from the broker, the whole
+   * batch in one save and one acknowledgement. A package whose readable task id has no record yet is filed under
+   * that id (so `fetch(id)` shows a client with the wrong secretKey why its task never ran); others under a hash.
+   * Rejection records are pruned to the newest {@link MAX_REJECTION_RECORDS}.
+   */
+  async #reject(rejected: readonly Rejection[], states: ReadonlyMap<string, TaskState>): Promise<void> {
+    const { broker, store, logger, events, config } = this.runtime;
+    this.rejected += rejected.length;
+    const now = new Date();
+    const records = rejected.map(({ delivery, error, claimedId }): TaskRecord => {
+      events.emit('rejectedPackage', { receipt: delivery.receipt, error });
+      const filedUnderClaim = claimedId !== null && !states.has(claimedId);
+      return {
+        id: filedUnderClaim ? claimedId : createHash('sha256').update(delivery.payload).digest('hex').slice(0, 32),
+        name: REJECTED_NAME,
+        func: REJECTED_FUNC,
+        args: '[]',
+        result: null,
+        error,
+        success: false,
+        group: null,
+        hook: null,
+        cluster: config.cluster,
+        enqueuedAt: now,
+        startedAt: now,
+        stoppedAt: now,
+        attemptCount: 1,
+      };
+    });
+    logger.error('rejected packages that failed verification', {
+      packages: rejected.length,
+      code: rejected[0]?.error.code,
+      error: rejected[0]?.error.message,
+    });
+    try {
+      await store.saveMany(records);
+      await broker.acknowledgeMany(rejected.map((r) => r.delivery.receipt));
+      this.#pruneRejections();
+    } catch (e) {
+      // The packages stay on the broker and are rejected again on redelivery.
+      logger.warn('could not record rejected packages', { error: (e as Error).message });
+    }
+  }
+
+  /** Keeps rejection records bounded under a flood: one prune at a time, at most every few seconds, and once more after the last. */
+  #pruneRejections(): void {
+    if (this.#pruneTimer) return;
+    const wait = Math.max(0, this.#lastPrune + REJECTION_PRUNE_EVERY_MS - Date.now());
+    this.#pruneTimer = setTimeout(() => {
+      this.#lastPrune = Date.now();
+      void pruneRejections(this.runtime)
+        .catch((error: unknown) =>
+          this.runtime.logger.warn('could not prune rejection records', { error: (error as Error).message }),
+        )
+        .finally(() => (this.#pruneTimer = null));
+    }, wait).unref();
   }
 
   #waitForSpace(signal: AbortSignal): Promise<void> {

@@ -1,3 +1,4 @@
+import { constants as zlibConstants, inflateRawSync } from 'node:zlib';
 import { ErrorCodes, TaskqError } from '../errors.js';
 import type { Serializer } from '../serialize/serializer.js';
 import type { TaskMessage } from '../task/task.js';
@@ -29,6 +30,31 @@ export class PackageCodec {
       );
     }
     return this.signer.sign(text);
+  }
+
+  /**
+   * The task id a package claims, read WITHOUT verifying it — only to file the record of a rejected package where
+   * `fetch(id)` finds it (a client with the wrong secretKey). Safe because nothing else of the package is used:
+   * the id must be 32 hex characters at the very start of the message, the payload is decoded from a bounded
+   * prefix (compressed ones with a bounded inflate), and the pusher writes such a record only where the id has
+   * none yet, so a forged copy can never touch a real task's record.
+   */
+  peekTaskId(pkg: string): string | null {
+    if (typeof pkg !== 'string') return null;
+    const end = pkg.indexOf(':');
+    if (end <= 0) return null;
+    let head: string;
+    try {
+      head = pkg.startsWith('.')
+        ? inflateRawSync(Buffer.from(pkg.slice(1, Math.min(end, 4096)), 'base64url'), {
+            finishFlush: zlibConstants.Z_SYNC_FLUSH,
+            maxOutputLength: 4096,
+          }).toString('utf8')
+        : Buffer.from(pkg.slice(0, Math.min(end, 64)), 'base64url').toString('utf8');
+    } catch {
+      return null;
+    }
+    return /^\{"id":"([0-9a-f]{32})"/.exec(head)?.[1] ?? null;
   }
 
   unpack(pkg: string): TaskMessage {

@@ -30,6 +30,8 @@ export interface ClusterStat {
   processed: number;
   failed: number;
   rejected: number;
+  /** Packages of already finished tasks acknowledged without running (replays). */
+  replayed?: number;
   startedAt: number;
   updatedAt: number;
   /** Since when (ms) the cluster cannot reach its broker; absent or null while it can. */

@@ -18,6 +18,7 @@ import {
   type SaveOptions,
   type StoreCapabilities,
   type StoreFactory,
+  type TaskState,
 } from './result-store.js';
 
 interface Entry {
@@ -49,6 +50,15 @@ export class MemoryStore extends BaseResultStore implements ScheduleStore {
       this.#entries.set(record.id, { record: { ...record, attemptCount }, seq: ++this.#seq, expiresAt });
       return attemptCount;
     });
+  }
+
+  protected override async _getStates(ids: readonly string[]): Promise<Map<string, TaskState>> {
+    const states = new Map<string, TaskState>();
+    for (const id of ids) {
+      const record = this.#live(id)?.record;
+      if (record) states.set(id, { success: record.success, attemptCount: record.attemptCount });
+    }
+    return states;
   }
 
   protected async _get(idOrName: string): Promise<TaskRecord | null> {

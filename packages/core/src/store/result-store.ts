@@ -18,6 +18,11 @@ export interface ResultStore {
   saveMany(records: readonly TaskRecord[], options?: SaveOptions): Promise<number[]>;
   /** By 32-hex id first, then by name (the newest record with that name). */
   get(idOrName: string): Promise<TaskRecord | null>;
+  /**
+   * The saved state of each id that has a live record, in one round trip where the store can: what the pusher
+   * checks before running a batch, so a replayed package of a finished task never runs again.
+   */
+  getStates(ids: readonly string[]): Promise<Map<string, TaskState>>;
   /** Records of a group in the order they finished. Successes only unless `failures`. */
   getGroup(group: string, options?: { failures?: boolean }): Promise<TaskRecord[]>;
   /** With failures=false: every record of the group; with true: only failures (Django Q's count_group). */
@@ -56,6 +61,12 @@ export interface ResultStore {
   deleteStat(key: string): Promise<void>;
   close(): Promise<void>;
   readonly closed: boolean;
+}
+
+/** What {@link ResultStore.getStates} reports of a saved task. */
+export interface TaskState {
+  success: boolean;
+  attemptCount: number;
 }
 
 /** Groups with this prefix hold an iter's sub-task records until collation; pruning skips them. */
@@ -291,6 +302,12 @@ export abstract class BaseResultStore implements ResultStore {
     }
     return this.#bounded('get', () => this._get(idOrName));
   }
+  async getStates(ids: readonly string[]): Promise<Map<string, TaskState>> {
+    this.assertOpen();
+    if (ids.length === 0) return new Map();
+    return this.#bounded('getStates', () => this._getStates(ids));
+  }
+
 
   async getGroup(group: string, options: { failures?: boolean } = {}): Promise<TaskRecord[]> {
     this.assertOpen();
@@ -363,6 +380,15 @@ export abstract class BaseResultStore implements ResultStore {
 
   protected abstract _saveMany(records: readonly TaskRecord[], options: SaveOptions): Promise<number[]>;
   protected abstract _get(idOrName: string): Promise<TaskRecord | null>;
+  /** Default: one `_get` per id; stores override it with one round trip. */
+  protected async _getStates(ids: readonly string[]): Promise<Map<string, TaskState>> {
+    const states = new Map<string, TaskState>();
+    for (const id of ids) {
+      const record = await this._get(id);
+      if (record?.id === id) states.set(id, { success: record.success, attemptCount: record.attemptCount });
+    }
+    return states;
+  }
   protected abstract _getGroup(group: string, failures: boolean): Promise<TaskRecord[]>;
   protected abstract _countGroup(group: string, failures: boolean): Promise<number>;
   protected abstract _deleteGroup(group: string, tasks: boolean): Promise<number>;
