@@ -159,18 +159,32 @@ function openUrl(dialect: SqlDialectName, target: string, options: SqlConnectOpt
     return new PoolEntry(db, dialect, true, undefined, key);
   }
   if (dialect === 'postgres') {
-    const pool = new pg.Pool({ connectionString: target, max: poolSize });
+    const timeouts = {
+      connectionTimeoutMillis: options.connectTimeoutMs ?? 10_000,
+      query_timeout: options.statementTimeoutMs ?? 60_000,
+      statement_timeout: options.statementTimeoutMs ?? 60_000,
+    };
+    const pool = new pg.Pool({ connectionString: target, max: poolSize, ...timeouts });
     // an idle client that loses its server emits 'error' on the pool; the next query reconnects
     pool.on('error', () => {});
     const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
     const openListenClient = async () => {
-      const client = new pg.Client({ connectionString: target });
+      // LISTEN waits for notifications indefinitely: only the connect is bounded.
+      const client = new pg.Client({
+        connectionString: target,
+        connectionTimeoutMillis: timeouts.connectionTimeoutMillis,
+      });
       await client.connect();
       return { client, done: () => client.end() };
     };
     return new PoolEntry(db, dialect, true, openListenClient, key);
   }
-  const pool = createMysqlPool({ uri: target, connectionLimit: poolSize, charset: 'utf8mb4' });
+  const pool = createMysqlPool({
+    uri: target,
+    connectionLimit: poolSize,
+    charset: 'utf8mb4',
+    connectTimeout: options.connectTimeoutMs ?? 10_000,
+  });
   const db = new Kysely<Database>({ dialect: new MysqlDialect({ pool }) });
   return new PoolEntry(db, dialect, true, undefined, key);
 }

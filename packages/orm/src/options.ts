@@ -12,6 +12,13 @@ export interface SqlOptions {
   migrate?: boolean;
   /** Connections in the pool for PostgreSQL and MySQL/MariaDB (default 10). */
   poolSize?: number;
+  /**
+   * PostgreSQL and MySQL/MariaDB: how long opening a connection may take, in ms (default 10000). A host that accepts
+   * the TCP connection and never answers is then TASKQ_*_UNAVAILABLE instead of a hang.
+   */
+  connectTimeoutMs?: number;
+  /** PostgreSQL: longest wait for one query's answer, in ms (default 60000); the server cancels it too. */
+  statementTimeoutMs?: number;
   /** SQLite: how long a writer waits for another process's lock, in ms (default 5000). */
   busyTimeoutMs?: number;
   /** Shortest and longest sleep between polls while idle, in ms (defaults 100 and 1000; PostgreSQL's LISTEN wakes it sooner). */

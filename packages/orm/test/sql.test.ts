@@ -1,4 +1,5 @@
 import { execFile } from 'node:child_process';
+import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import BetterSqlite3 from 'better-sqlite3';
@@ -63,6 +64,59 @@ describe('factories', () => {
   it('serve every SQL scheme', () => {
     expect([...brokerFactory.schemes].sort()).toEqual(['mariadb', 'mysql', 'postgres', 'postgresql', 'sqlite']);
     expect(storeFactory.schemes).toEqual(brokerFactory.schemes);
+  });
+});
+
+/** A server that accepts TCP connections and never says a word (a hung database host). */
+async function silentServer(): Promise<{ port: number; close: () => Promise<void> }> {
+  const sockets = new Set<Socket>();
+  const server = createServer((socket) => sockets.add(socket));
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    port: (server.address() as AddressInfo).port,
+    close: () =>
+      new Promise((resolve) => {
+        for (const socket of sockets) socket.destroy();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+describe('a database host that accepts connections and never answers', () => {
+  it('fails the broker with TASKQ_BROKER_UNAVAILABLE after connectTimeoutMs, on PostgreSQL and MySQL', async () => {
+    const silent = await silentServer();
+    try {
+      for (const scheme of ['postgres', 'mysql']) {
+        const connection = `${scheme}://root@127.0.0.1:${silent.port}/test`;
+        const opening = SqlBroker.open({ connection, queue: 'q', retrySeconds: 1, connectTimeoutMs: 300 });
+        expect(await rejectionCode(opening)).toBe('TASKQ_BROKER_UNAVAILABLE');
+      }
+    } finally {
+      await silent.close();
+    }
+  });
+
+  it('makes `taskq cluster` exit with code 5 and say why, instead of hanging silently', async () => {
+    const silent = await silentServer();
+    try {
+      const bin = fileURLToPath(new URL('../../core/dist/cli/bin.js', import.meta.url));
+      const result = await run(process.execPath, [bin, 'cluster'], {
+        env: {
+          ...process.env,
+          TASKQ_BROKER_URL: `postgres://postgres@127.0.0.1:${silent.port}/test`,
+          TASKQ_SECRET_KEY: 'silent-host',
+          TASKQ_BROKER_TIMEOUT: '2',
+        },
+        timeout: 60_000,
+      }).then(
+        () => ({ code: 0, stderr: '' }),
+        (error: { code?: number; stderr?: string }) => ({ code: error.code, stderr: error.stderr ?? '' }),
+      );
+      expect(result.code).toBe(5);
+      expect(result.stderr).toMatch(/TASKQ_BROKER_UNAVAILABLE|reach/i);
+    } finally {
+      await silent.close();
+    }
   });
 });
 
