@@ -6,6 +6,10 @@ import {
   type ClaimOutcome,
   type ClusterStat,
   type ListQuery,
+  type NormalizedSearch,
+  type SearchPage,
+  type ThroughputBucket,
+  type ThroughputQuery,
   type SaveLimitPer,
   type SaveOptions,
   type Schedule,
@@ -21,6 +25,7 @@ import { scheduleTag, statKeys, storeTag } from './keys.js';
 import { connect, type RedisConnectionOptions } from './options.js';
 import { RedisScheduleOps } from './schedule-ops.js';
 import { defineScripts, runScript } from './scripts.js';
+import { searchResults, throughputResults } from './search-results.js';
 
 export interface RedisStoreOptions extends RedisConnectionOptions {
   /** Keeps one cluster's results apart from another's (the factory passes the cluster name). */
@@ -150,6 +155,17 @@ export class RedisStore extends BaseResultStore implements ScheduleStore {
 
   protected async _list(query: ListQuery & { limit: number; offset: number }) {
     return this.#query({ ...query, order: 'desc' });
+  }
+
+  /** Walks the narrowest index with a bounded window (see search-results.ts); expired records are reaped first. */
+  protected override async _search(query: NormalizedSearch): Promise<SearchPage> {
+    await this.#query({ order: 'desc', countOnly: true });
+    return this.#call(() => searchResults(this.redis, { tag: this.#tag, decode }, query));
+  }
+
+  protected override async _throughput(query: ThroughputQuery): Promise<ThroughputBucket[]> {
+    await this.#query({ order: 'desc', countOnly: true });
+    return this.#call(() => throughputResults(this.redis, { tag: this.#tag, decode }, query));
   }
 
   protected async _delete(id: string): Promise<boolean> {

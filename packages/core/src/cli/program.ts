@@ -1,5 +1,6 @@
 import { Command, CommanderError } from 'commander';
 import { registerCluster } from './commands/cluster.js';
+import { registerDashboard } from './commands/dashboard.js';
 import { registerInfo } from './commands/info.js';
 import { registerMemory } from './commands/memory.js';
 import { registerMigrate } from './commands/migrate.js';
@@ -30,6 +31,7 @@ export function createProgram(): Command {
   registerTasks(program);
   registerPurge(program);
   registerMigrate(program);
+  registerDashboard(program);
   return program;
 }
 
