@@ -245,6 +245,13 @@ describe('fast paths agree with mingo', () => {
       n: { deep: { x: 1 }, count: 2 },
     });
     await expect(c.updateOne({ i: 1 }, { $inc: { at: 1 } })).rejects.toMatchObject({ code: 14 });
+    // inclusion projections (the server's own path) and exclusion ones (mingo's)
+    expect(await c.findOne({ i: 0 }, { projection: { i: 1, n: 1, _id: 0 } })).toEqual({
+      i: 0,
+      n: { deep: { x: 1 }, count: 2 },
+    });
+    expect(Object.keys((await c.findOne({ i: 1 }, { projection: { p: 1 } }))!)).toEqual(['_id', 'p']);
+    expect(Object.keys((await c.findOne({ i: 1 }, { projection: { at: 0, _id: 0 } }))!).sort()).toEqual(['i', 'p']);
   });
 });
 

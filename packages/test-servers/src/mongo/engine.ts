@@ -2,7 +2,7 @@ import { Aggregator, Query, update as applyOperators } from 'mingo';
 import { Long, ObjectId, type Document } from 'bson';
 import { Collection, CommandError, compareBy, type IndexSpec, type SortSpec } from './collection.js';
 import { compileMatcher } from './matcher.js';
-import { UpdateTypeError, applySimpleUpdate, canonical, clone, isOperatorDocument } from './values.js';
+import { UpdateTypeError, applySimpleUpdate, canonical, clone, isOperatorDocument, projectSimple } from './values.js';
 
 /** What the server reports: MongoDB 7.0 (wire version 21), a standalone (no replica set, no transactions). */
 export const SERVER_VERSION = '7.0.0';
@@ -181,13 +181,18 @@ export class Engine {
     if (spec && Array.isArray(source)) matches.sort(compareBy(spec));
     matches = matches.slice(options.skip ?? 0, Number.isFinite(wanted) ? wanted : undefined);
     if (options.projection && Object.keys(options.projection).length > 0) {
-      return new Query({}).find(matches, options.projection).all() as Document[];
+      const projection = options.projection;
+      const simple = matches.map((doc) => projectSimple(doc, projection));
+      if (simple.every((doc) => doc !== undefined)) return simple as Document[];
+      return new Query({}).find(matches, projection).all() as Document[];
     }
     return matches;
   }
 
   #project(doc: Document | null, projection: Document | undefined): Document | null {
     if (!doc || !projection || Object.keys(projection).length === 0) return doc;
+    const simple = projectSimple(doc, projection);
+    if (simple) return simple;
     return new Query({}).find([doc], projection).all()[0] as Document;
   }
 

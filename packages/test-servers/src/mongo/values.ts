@@ -38,9 +38,14 @@ export function clone<T>(value: T): T {
 }
 
 /** The value at a dotted path; undefined when any step is missing. */
+const splitPaths = new Map<string, string[]>();
+
 export function getPath(doc: Document, path: string): unknown {
+  if (!path.includes('.')) return doc[path];
+  let parts = splitPaths.get(path);
+  if (!parts) splitPaths.set(path, (parts = path.split('.')));
   let current: unknown = doc;
-  for (const part of path.split('.')) {
+  for (const part of parts) {
     if (current === null || typeof current !== 'object') return undefined;
     current = (current as Document)[part];
   }
@@ -112,4 +117,26 @@ export function applySimpleUpdate(doc: Document, operators: Document): boolean {
     else delete parent[last];
   }
   return true;
+}
+
+/**
+ * An inclusion projection of top-level fields (`{ a: 1, b: 1 }`, `_id` kept
+ * unless `_id: 0`); undefined for any other projection, which mingo applies.
+ */
+export function projectSimple(doc: Document, projection: Document): Document | undefined {
+  const fields = Object.entries(projection);
+  if (
+    !fields.every(
+      ([k, v]) =>
+        !k.includes('.') && !k.startsWith('$') && (v === 1 || v === true || (k === '_id' && (v === 0 || v === false))),
+    )
+  ) {
+    return undefined;
+  }
+  const out: Document = {};
+  const keepId = !fields.some(([k, v]) => k === '_id' && (v === 0 || v === false));
+  if (keepId && doc._id !== undefined) out._id = doc._id;
+  for (const [k, v] of fields) if (k !== '_id' && (v === 1 || v === true) && doc[k] !== undefined) out[k] = doc[k];
+  if (fields.length === 1 && !keepId) return undefined; // { _id: 0 } alone is an exclusion projection
+  return out;
 }
