@@ -19,6 +19,10 @@ export interface BrokerKeys {
   prio: string;
   /** Counter that keeps FIFO order within one priority. */
   seq: string;
+  /** HASH claim token → ids it leased: a claim resent after a lost reply returns the same deliveries. */
+  claims: string;
+  /** ZSET claim token → lease expiry (ms), to forget old claims. */
+  claimExpiry: string;
 }
 
 export function queueTag(prefix: string, queue: string): string {
@@ -36,6 +40,8 @@ export function brokerKeys(prefix: string, queue: string): BrokerKeys {
     pready: `${tag}:pready`,
     prio: `${tag}:prio`,
     seq: `${tag}:seq`,
+    claims: `${tag}:claims`,
+    claimExpiry: `${tag}:claim-expiry`,
   };
 }
 

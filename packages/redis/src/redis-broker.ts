@@ -11,9 +11,13 @@ import {
   type Delivery,
   type EnqueueItem,
   type EnqueueOptions,
+  type EventsCapability,
   type QueuedMessage,
+  type TaskEventChannel,
+  type TaskFinishedEvent,
 } from '@taskq/core';
 import { guard, withTimeout } from './errors.js';
+import { RedisEventChannel } from './events.js';
 import { brokerKeys, statKeys, type BrokerKeys } from './keys.js';
 import { connect, type RedisConnectionOptions } from './options.js';
 import { defineScripts, runScript } from './scripts.js';
@@ -23,10 +27,12 @@ export interface RedisBrokerOptions extends BrokerFactoryOptions, RedisConnectio
 const SCRIPTS = ['enqueue', 'claim', 'acknowledge', 'extend', 'sizes', 'list-queued', 'set-stat', 'get-stats'];
 /** Arguments per script call, so no call builds a huge Lua stack. */
 const CHUNK = 500;
+/** How long a dequeue waits for a dropped connection to come back before reporting the outage. */
+const MIN_CONNECT_WAIT_MS = 250;
 /** Longest single blocking wait: expired leases and due delays are noticed at least this often. */
 const MAX_BLOCK_MS = 1000;
 
-export const redisBrokerCapabilities: BrokerCapabilities = {
+export const redisBrokerCapabilities: BrokerCapabilities & EventsCapability = {
   receipts: true,
   extendLease: true,
   exactCounts: true,
@@ -37,6 +43,7 @@ export const redisBrokerCapabilities: BrokerCapabilities = {
   maxPayloadBytes: null,
   stats: true,
   listQueued: true,
+  events: true,
 };
 
 /**
@@ -46,7 +53,7 @@ export const redisBrokerCapabilities: BrokerCapabilities = {
  * back at the head of the queue. Idle consumers block on the ready list
  * (BLMOVE onto itself, which takes nothing) and then claim with Lua.
  */
-export class RedisBroker extends BaseBroker {
+export class RedisBroker extends BaseBroker implements TaskEventChannel {
   readonly capabilities = redisBrokerCapabilities;
   readonly prefix: string;
   readonly redis: Redis;
@@ -58,6 +65,7 @@ export class RedisBroker extends BaseBroker {
   #idCounter = 0;
   #blocking: Promise<{ client: Redis; id: number }> | undefined;
   #serverInfo: string | undefined;
+  readonly #events: RedisEventChannel;
 
   constructor(options: RedisBrokerOptions) {
     super(options);
@@ -70,6 +78,16 @@ export class RedisBroker extends BaseBroker {
     // Connection errors surface on the calls; keep ioredis from logging unhandled 'error' events.
     this.redis.on('error', () => undefined);
     defineScripts(this.redis, SCRIPTS);
+    this.#events = new RedisEventChannel(this.redis, prefix, () => this.closed);
+  }
+
+  /** Finished-task events (capability `events`): Redis pub/sub on `<prefix>:events`, see events.ts. */
+  publishFinished(events: readonly TaskFinishedEvent[]): Promise<void> {
+    return this.#events.publishFinished(events);
+  }
+
+  subscribeFinished(listener: (events: TaskFinishedEvent[]) => void): Promise<() => Promise<void>> {
+    return this.#events.subscribeFinished(listener);
   }
 
   /** The keys this broker uses, for tools and tests. */
@@ -111,12 +129,18 @@ export class RedisBroker extends BaseBroker {
   protected async _dequeue(max: number, waitMs: number, signal?: AbortSignal): Promise<Delivery[]> {
     const deadline = Date.now() + waitMs;
     const { ready, msgs, leases, deliveries, delayed, pready, prio, seq } = this.#keys;
-    const claimKeys = [ready, msgs, leases, deliveries, delayed, pready, prio, seq];
+    const { claims, claimExpiry } = this.#keys;
+    const claimKeys = [ready, msgs, leases, deliveries, delayed, pready, prio, seq, claims, claimExpiry];
     const leaseMs = Math.round(this.retrySeconds * 1000);
     for (;;) {
+      // Claims are not queued while the connection is down: a pile of them would all run on reconnect and lease
+      // batches nobody receives. The base class turns a long outage into TASKQ_BROKER_UNAVAILABLE.
+      await this.#whenConnected(Math.max(deadline - Date.now(), MIN_CONNECT_WAIT_MS));
+      // A fresh token per claim makes a resent claim return its first reply (see claim.lua).
+      const token = randomBytes(9).toString('base64url');
       let reply: [Array<string | number>, number];
       try {
-        reply = await this.#call(() => runScript(this.redis, 'claim', claimKeys, [max, leaseMs]));
+        reply = await this.#call(() => runScript(this.redis, 'claim', claimKeys, [max, leaseMs, token]));
       } catch (error) {
         if (this.closed) return [];
         throw error;
@@ -128,6 +152,27 @@ export class RedisBroker extends BaseBroker {
       const due = Number(nextDueMs) >= 0 ? Number(nextDueMs) + 2 : Number.POSITIVE_INFINITY;
       await this.#block(Math.min(remaining, due, MAX_BLOCK_MS), signal);
     }
+  }
+
+  /** Resolves once the connection is ready; rejects with TASKQ_BROKER_UNAVAILABLE after `ms`. */
+  #whenConnected(ms: number): Promise<void> {
+    if (this.redis.status === 'ready' || this.closed) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const onReady = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+      const timer = setTimeout(() => {
+        this.redis.off('ready', onReady);
+        reject(
+          new TaskqError(
+            ErrorCodes.BROKER_UNAVAILABLE,
+            `Redis broker "${this.queue}": not connected (${this.redis.status}).`,
+          ),
+        );
+      }, ms);
+      this.redis.once('ready', onReady);
+    });
   }
 
   /** Waits until the ready list has an element or `ms` pass; takes nothing from the list. */
@@ -282,6 +327,7 @@ export class RedisBroker extends BaseBroker {
   }
 
   protected async _close(): Promise<void> {
+    await this.#events.close();
     const blocking = this.#blocking;
     this.#blocking = undefined;
     if (blocking) {

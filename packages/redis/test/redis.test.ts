@@ -3,6 +3,7 @@ import { Redis } from 'ioredis';
 import { makeRecord, uniqueName } from '@taskq/conformance';
 import { createBroker, createStore } from '@taskq/core';
 import { RedisBroker, RedisStore, brokerFactory, parseRedisUrl, storeFactory } from '../src/index.js';
+import { runScript } from '../src/scripts.js';
 import { freePort, RedisServer } from './support/redis-server.js';
 
 const url = process.env.TASKQ_REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -25,6 +26,27 @@ afterAll(async () => {
   await redis.quit();
 });
 
+describe('claims', () => {
+  it('a claim resent after its reply was lost returns the same deliveries instead of leasing a second batch', async () => {
+    const broker = track(new RedisBroker({ url, prefix, queue: 'resent', retrySeconds: 30 }));
+    await broker.enqueueMany(['a', 'b', 'c', 'd'].map((payload) => ({ payload })));
+    const { ready, msgs, leases, deliveries, delayed, pready, prio, seq, claims, claimExpiry } = broker.keys;
+    const keys = [ready, msgs, leases, deliveries, delayed, pready, prio, seq, claims, claimExpiry];
+    // What ioredis does after a reconnect: the same command, same arguments, sent again.
+    const [first] = await runScript<[unknown[], number]>(broker.redis, 'claim', keys, [2, 30_000, 'lost-reply']);
+    const [again] = await runScript<[unknown[], number]>(broker.redis, 'claim', keys, [2, 30_000, 'lost-reply']);
+    expect(first).toHaveLength(6);
+    expect(again).toEqual(first);
+    expect(await broker.lockSize()).toBe(2);
+    expect(await broker.queueSize()).toBe(2);
+    // A new claim (a new token) takes the next ones.
+    const next = await broker.dequeue({ max: 2 });
+    expect(next.map((d) => d.payload)).toEqual(['c', 'd']);
+    await broker.deleteQueue();
+    expect(await broker.redis.keys(`{${prefix}:resent}*`)).toEqual([]);
+  });
+});
+
 describe('key layout', () => {
   it('keeps every key of a queue under one hash tag', async () => {
     const broker = track(new RedisBroker({ url, prefix, queue: 'layout', retrySeconds: 30 }));
@@ -34,7 +56,9 @@ describe('key layout', () => {
     await broker.enqueue('waiting');
     const keys = (await broker.redis.keys(`{${prefix}:layout}*`)).sort();
     expect(keys).toEqual(
-      ['delayed', 'deliveries', 'leases', 'msgs', 'ready'].map((name) => `{${prefix}:layout}:${name}`),
+      ['claim-expiry', 'claims', 'delayed', 'deliveries', 'leases', 'msgs', 'ready'].map(
+        (name) => `{${prefix}:layout}:${name}`,
+      ),
     );
     expect(await broker.redis.type(broker.keys.ready)).toBe('list');
     expect(await broker.redis.type(broker.keys.leases)).toBe('zset');

@@ -1,10 +1,30 @@
 -- Lease up to ARGV[1] ready messages for ARGV[2] ms.
 -- KEYS: ready (list), msgs (hash), leases (zset id -> lease expiry ms), deliveries (hash id -> count),
---       delayed (zset), pready (zset of prioritized ready ids), prio (hash), seq
+--       delayed (zset), pready (zset of prioritized ready ids), prio (hash), seq,
+--       claims (hash token -> leased ids), claim expiry (zset token -> ms); ARGV[3]: this call's token
 -- Order: priorities above 0, then the ready list (lapsed leases first, then FIFO), then priorities below 0.
 -- Returns { {id, deliveries, payload, ...}, msUntilSomethingIsDue or -1 }.
 local max = tonumber(ARGV[1])
 local leaseMs = tonumber(ARGV[2])
+
+-- A claim sent again after its reply was lost (the connection dropped after Redis ran it; the client resends
+-- unanswered commands on reconnect) returns the same deliveries, still leased, instead of leasing a second
+-- batch that nobody receives and that would wait out its whole lease.
+local token = ARGV[3]
+local previous = redis.call('HGET', KEYS[9], token)
+if previous then
+  local again = {}
+  for id in string.gmatch(previous, '[^,]+') do
+    local payload = redis.call('HGET', KEYS[2], id)
+    if payload and redis.call('ZSCORE', KEYS[3], id) then
+      again[#again + 1] = id
+      again[#again + 1] = tonumber(redis.call('HGET', KEYS[4], id))
+      again[#again + 1] = payload
+    end
+  end
+  return { again, -1 }
+end
+
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 
@@ -32,6 +52,7 @@ if #due > 0 then
 end
 
 local out = {}
+local leased = {}
 local taken = 0
 local leaseUntil = now + leaseMs
 local function lease(ids)
@@ -44,6 +65,7 @@ local function lease(ids)
       out[#out + 1] = id
       out[#out + 1] = n
       out[#out + 1] = payload
+      leased[#leased + 1] = id
       taken = taken + 1
     end
   end
@@ -65,6 +87,17 @@ while taken < max do
   lease(ids)
 end
 takePrioritized(0, '+inf')
+
+-- Remember this claim for as long as its lease, and forget claims whose lease is over.
+local stale = redis.call('ZRANGEBYSCORE', KEYS[10], '-inf', now, 'LIMIT', 0, 100)
+if #stale > 0 then
+  redis.call('HDEL', KEYS[9], unpack(stale))
+  redis.call('ZREM', KEYS[10], unpack(stale))
+end
+if taken > 0 then
+  redis.call('HSET', KEYS[9], token, table.concat(leased, ','))
+  redis.call('ZADD', KEYS[10], leaseUntil, token)
+end
 
 local nextDue = -1
 if taken == 0 then
