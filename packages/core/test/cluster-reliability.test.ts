@@ -254,3 +254,18 @@ describe('replayed, foreign and forged packages', () => {
     expect(await runtime.broker.queueSize()).toBe(0);
   });
 });
+
+describe('hooks survive their thread', () => {
+  it("runs a hook again on another thread when its thread is terminated for another task's timeout", async () => {
+    const file = tempFile();
+    client = makeClient({ workers: 1, concurrency: 2 });
+    cluster = await client.cluster({ handleSignals: false }).start();
+    const id = await client.enqueue('countRun', [file, 'task'], { hook: 'slowHook' });
+    expect(await client.result(id, { wait: 10_000 })).toBe('task');
+    await eventually(() => linesOf(file).includes('hook-start'), 'the hook to start');
+    // Shares the hook's only thread, runs away, and gets the thread terminated at its timeout.
+    await client.enqueue('spinWith', [tempFile()], { timeout: 0.3, maxAttempts: 1 });
+    await eventually(() => linesOf(file).includes('hook-done'), 'the hook to finish', 30_000);
+    expect(linesOf(file).filter((line) => line === 'hook-start').length).toBeGreaterThanOrEqual(2);
+  });
+});

@@ -23,6 +23,8 @@ export interface WorkerPoolOptions {
 const HARD_KILL_GRACE_MS = 250;
 /** A job refused by a retiring thread is sent again; this bounds the loop. */
 const MAX_RESUBMITS = 100;
+/** How many times a hook may lose its thread before it is given up (and logged as failed). */
+const HOOK_THREAD_DEATHS = 3;
 
 interface InFlight {
   job: ExecuteJob;
@@ -114,6 +116,7 @@ export class WorkerPool {
 
   /** Runs a hook with a finished task's record; failures are logged by the caller. */
   async runHook(job: HookJob): Promise<WorkerOutcome> {
+    let deaths = 0;
     for (let attempt = 0; ; attempt++) {
       try {
         const outcome = (await this.#piscina.run(job)) as WorkerOutcome;
@@ -122,6 +125,10 @@ export class WorkerPool {
         return outcome;
       } catch (error) {
         if (this.#exitReason === 'recycle' && attempt < MAX_RESUBMITS) continue;
+        // The thread died under the hook (terminated for another task's timeout, out of memory): a hook has no
+        // broker delivery to fall back on, so run it again on another thread — a few times, in case it is the
+        // hook itself that kills its thread.
+        if (++deaths < HOOK_THREAD_DEATHS) continue;
         return { ok: false, error: toErrorInfo(error), startedAt: Date.now(), stoppedAt: Date.now(), threadId: -1 };
       }
     }
