@@ -51,10 +51,30 @@ function startClusterProcess(database: string): Promise<{ child: ChildProcess; i
   });
 }
 
+/** One line per task. A failure's message is printed whole: it is what the user reads to fix the task. */
 function describe(record: TaskResult): string {
-  const value = record.success ? JSON.stringify(record.result) : `${record.error?.name}: ${record.error?.message}`;
+  const value = record.success
+    ? shorten(JSON.stringify(record.result), 70)
+    : `${record.error?.name}: ${record.error?.message}`;
   const took = Math.round(record.timeTaken * 1000);
-  return `${record.success ? '✔' : '✘'} ${record.func.padEnd(10)} ${record.name.padEnd(30)} ${String(value).slice(0, 60)}  (${took} ms)`;
+  return `${record.success ? '✔' : '✘'} ${record.func.padEnd(10)} ${record.name.padEnd(30)} ${value}  (${took} ms)`;
+}
+
+function shorten(text: string, max: number): string {
+  return text.length <= max ? text : `${text.slice(0, max - 1)}…`;
+}
+
+/** What to try next, pointing the CLI at the demo's database. */
+function nextSteps(database: string, failedId: string): string {
+  return [
+    '',
+    "Try next: point the CLI at the demo's database (it stays in place) and look around.",
+    `  export TASKQ_BROKER_URL=sqlite:${database} TASKQ_NAME=demo`,
+    '  npx taskq tasks list --failed      # the failed divide and its error',
+    `  npx taskq tasks show ${failedId}`,
+    '  npx taskq info                     # queue and result figures',
+    '  npm start -- --keep-running        # keep the cluster up, then `npx taskq monitor` in another terminal',
+  ].join('\n');
 }
 
 async function main(): Promise<void> {
@@ -66,12 +86,13 @@ async function main(): Promise<void> {
   const print = async (taskId: string) => console.log(describe((await q.fetch(taskId, { wait: 30_000 }))!));
   const singles = [
     await q.enqueue(tasks.add, [2, 3]),
-    await q.enqueue(tasks.slugify, ['Hello, taskq World!']),
+    await q.enqueue(tasks.slugify, ['Quarterly report: Q3 2026 results']),
     await q.enqueue(tasks.divide, [1, 0]),
     ...(await q.enqueueMany(
       ['AAPL', 'MSFT', 'NVDA'].map((s) => ({ task: tasks.fetchPrice, args: [s], options: { group: 'prices' } })),
     )),
   ];
+  const failedId = singles[2] as string;
   const chainGroup = await q.chain([
     { task: tasks.wordCount, args: ['the quick brown fox'] },
     { task: tasks.add, args: [40, 2] },
@@ -90,13 +111,15 @@ async function main(): Promise<void> {
   await q.close();
 
   if (keepRunning) {
-    console.log('\n--keep-running: the cluster stays up; press Ctrl-C to stop it.');
+    console.log('\n--keep-running: the cluster stays up; press Ctrl-C to stop it. Watch it from another terminal:');
+    console.log(`  TASKQ_BROKER_URL=sqlite:${database} TASKQ_NAME=demo npx taskq monitor`);
     process.on('SIGINT', () => child.kill('SIGTERM'));
   } else {
     child.kill('SIGTERM');
   }
   const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
   console.log(code === 0 ? 'all tasks done; cluster stopped.' : `cluster exited with code ${code}`);
+  if (code === 0) console.log(nextSteps(database, failedId));
   process.exitCode = code ?? 1;
 }
 

@@ -5,9 +5,15 @@ export function add(a: number, b: number): number {
   return a + b;
 }
 
-export async function fetchPrice(symbol: string): Promise<{ symbol: string; price: number }> {
-  await new Promise((resolve) => setTimeout(resolve, 50 + Math.random() * 100));
-  return { symbol, price: Math.round(symbol.length * 1234.5) / 100 };
+/** Sample quotes (USD) the demo "fetches"; a real task would call a market-data API here. */
+const LAST_CLOSE: Record<string, number> = { AAPL: 229.87, MSFT: 415.32, NVDA: 131.38, AMZN: 186.51, GOOGL: 168.42 };
+
+export async function fetchPrice(symbol: string): Promise<{ symbol: string; price: number; currency: 'USD' }> {
+  await new Promise((resolve) => setTimeout(resolve, 50 + Math.random() * 100)); // network latency
+  const close = LAST_CLOSE[symbol];
+  if (close === undefined) throw new Error(`no quote for ${symbol}`);
+  const move = 1 + (Math.random() - 0.5) / 50; // within ±1% of the last close
+  return { symbol, price: Math.round(close * move * 100) / 100, currency: 'USD' };
 }
 
 export function slugify(title: string): string {

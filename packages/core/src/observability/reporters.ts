@@ -3,6 +3,7 @@ import type { Logger } from '../logger.js';
 import type { ErrorReporter, FailureKind, ReportedTask, ReporterFactory } from '../reporter.js';
 import type { TaskMessage, TaskRecord } from '../task/task.js';
 import { importOptional } from './load-package.js';
+import { didYouMean } from '../util/closest.js';
 
 /** `errorReporters` as configured: reporter objects, or reporter names with their options. */
 export type ErrorReportersOption = ErrorReporter[] | Record<string, Record<string, unknown>>;
@@ -13,6 +14,9 @@ export interface LoadedReporters {
   owned: ErrorReporter[];
 }
 
+/** The reporters that exist as packages (`@taskq/<name>`). */
+export const REPORTER_PACKAGES: readonly string[] = ['sentry', 'rollbar'];
+
 /**
  * Resolves `errorReporters`: each name loads `@taskq/<name>` and calls its
  * `reporterFactory.create(options)` (Django Q's `error_reporter = {name: kwargs}`).
@@ -21,6 +25,15 @@ export async function loadErrorReporters(option: ErrorReportersOption): Promise<
   if (Array.isArray(option)) return { reporters: option, owned: [] };
   const owned: ErrorReporter[] = [];
   for (const [name, options] of Object.entries(option)) {
+    if (!REPORTER_PACKAGES.includes(name)) {
+      // Never send anyone to `npm install @taskq/<typo>`: name the reporters that exist.
+      throw new TaskqError(
+        ErrorCodes.CONFIG,
+        `Invalid taskq configuration:\n  - \`errorReporters.${name}\`: no taskq error reporter is called "${name}"` +
+          `${didYouMean(name, REPORTER_PACKAGES)}; by name there are ${REPORTER_PACKAGES.join(', ')} ` +
+          '(@taskq/<name>), or pass objects with report(error, task) in an array.',
+      );
+    }
     const packageName = `@taskq/${name}`;
     const module = await importOptional<{ reporterFactory?: ReporterFactory }>(
       packageName,
