@@ -117,7 +117,8 @@ describe('broker', () => {
     const database = freshDatabase('layout');
     const b = broker(database, 'layout');
     await b.enqueue('hello', { priority: 3, delayMs: 60_000 });
-    await broker(database, 'layout').enqueue('again');
+    // a broker with a client of its own sends createIndexes again: the server treats it as a no-op
+    await broker(database, 'layout', { clientOptions: {} }).enqueue('again');
     const queue = raw.db(database).collection('taskq_queue');
     expect((await queue.indexes()).map((i) => i.name)).toEqual(['_id_', 'claim', 'queue_lockUntil']);
     const doc = await queue.findOne({ payload: 'hello' });
@@ -141,6 +142,22 @@ describe('broker', () => {
     expect(await b.lockSize()).toBe(1);
     const [listed] = await b.listQueued();
     expect(listed).toMatchObject({ id: doc!._id, payload: 'leased', lockedUntil: doc!.lockUntil, runAt: null });
+  });
+
+  it('claims the message due longest first: a lapsed lease counts from when it lapsed', async () => {
+    const b = broker(freshDatabase('order'), undefined, { retrySeconds: 1 });
+    await b.enqueue('A');
+    const [a] = await b.dequeue();
+    expect(a?.payload).toBe('A');
+    await b.enqueue('B'); // due before A's lease lapses
+    await waitFor(async () => (await b.queueSize()) === 2, { message: "A's lease lapsed" });
+    await b.enqueue('C'); // due after it lapsed
+    const got = await b.dequeue({ max: 3 });
+    expect(got.map((d) => [d.payload, d.deliveries])).toEqual([
+      ['B', 1],
+      ['A', 2],
+      ['C', 1],
+    ]);
   });
 
   it('an acknowledge with an old receipt still removes the message (the work is done)', async () => {
