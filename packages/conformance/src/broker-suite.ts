@@ -1,5 +1,13 @@
 import { afterEach, describe, expect, it, type TestContext } from 'vitest';
-import type { Broker, BrokerCapabilities, BrokerFactoryOptions, Delivery } from '@taskq/core';
+import {
+  eventChannelOf,
+  type Broker,
+  type BrokerCapabilities,
+  type BrokerFactoryOptions,
+  type Delivery,
+  type EventsCapability,
+  type TaskFinishedEvent,
+} from '@taskq/core';
 import { makeStat } from './fixtures.js';
 import { rejectionCode, sleep, uniqueName, waitFor } from './wait.js';
 
@@ -485,6 +493,44 @@ export function runBrokerSuite(options: BrokerSuiteOptions): void {
           await b.setStat(`cluster:${id}`, makeStat(id), 1);
           expect(await mine()).toHaveLength(1);
           await waitFor(async () => (await mine()).length === 0, { timeoutMs: 5000, message: 'stat expired' });
+        },
+        15_000,
+      );
+    });
+
+    describe('events (optional capability)', () => {
+      const declared = (options.capabilities as EventsCapability | undefined)?.events;
+      it.skipIf(options.capabilities !== undefined && declared !== true)(
+        'a batch published by one broker reaches every subscriber on the same server, once (needs capability events)',
+        async (ctx) => {
+          const [a, b, c] = [await broker(), await broker(), await broker()];
+          if (options.capabilities === undefined && !(a.capabilities as EventsCapability).events) ctx.skip();
+          const [pub, subB, subC] = [a, b, c].map((x) => eventChannelOf(x));
+          expect(pub && subB && subC, 'declares events but lacks publishFinished/subscribeFinished').toBeTruthy();
+          const heardB: TaskFinishedEvent[][] = [];
+          const heardC: TaskFinishedEvent[][] = [];
+          const stopB = await subB!.subscribeFinished((events) => heardB.push(events));
+          const stopC = await subC!.subscribeFinished((events) => heardC.push(events));
+          const id = uniqueName('event');
+          const event: TaskFinishedEvent = {
+            id,
+            name: 'n',
+            func: 'f',
+            group: null,
+            cluster: a.queue,
+            success: false,
+            attempt: 2,
+            final: true,
+          };
+          await pub!.publishFinished([event, { ...event, id: `${id}-2`, success: true }]);
+          const mine = (heard: TaskFinishedEvent[][]) => heard.flat().filter((e) => e.id.startsWith(id));
+          await waitFor(() => mine(heardB).length === 2 && mine(heardC).length === 2, { message: 'both subscribers' });
+          expect(mine(heardB)).toEqual([event, { ...event, id: `${id}-2`, success: true }]);
+          await stopB();
+          await pub!.publishFinished([{ ...event, id: `${id}-3` }]);
+          await waitFor(() => mine(heardC).length === 3, { message: 'the remaining subscriber' });
+          expect(mine(heardB)).toHaveLength(2);
+          await stopC();
         },
         15_000,
       );

@@ -22,7 +22,75 @@ export interface TaskqEvents {
   ];
   rejectedPackage: [info: { receipt: string; error: ErrorInfo }];
   reincarnation: [info: { part: string; error: ErrorInfo }];
+  /**
+   * A task execution finished and its result is saved — in ANY process sharing the broker: delivered through
+   * the broker's event channel (Redis pub/sub, PostgreSQL LISTEN/NOTIFY), else found by polling the store.
+   */
+  taskFinished: [event: TaskFinishedEvent];
+  /** A task execution failed (final or not, see `event.final`), in any process; also emitted as `taskFinished`. */
+  taskFailed: [event: TaskFinishedEvent];
   error: [error: Error];
+}
+
+/** What `taskFinished`/`taskFailed` carry: enough to decide; `q.fetch(event.id)` reads the whole record. */
+export interface TaskFinishedEvent {
+  id: string;
+  name: string;
+  func: string;
+  group: string | null;
+  /** The queue it ran on. */
+  cluster: string | null;
+  success: boolean;
+  /** Executions so far (1 on the first). */
+  attempt: number;
+  /** No more attempts follow: a success, or a failure that is acknowledged for good. */
+  final: boolean;
+}
+
+/**
+ * The optional `events` capability of a broker (or store): tell every process sharing it which tasks finished.
+ * Declared with `capabilities.events: true`. The cluster publishes once per saved batch (never per task), and a
+ * client subscribes when someone listens to `taskFinished`/`taskFailed` or waits for a result. Delivery is
+ * best effort (pub/sub): readers that must not miss a result also re-check the store now and then.
+ */
+export interface TaskEventChannel {
+  publishFinished(events: readonly TaskFinishedEvent[]): Promise<void>;
+  /** Resolves once listening; the returned function stops it. */
+  subscribeFinished(listener: (events: TaskFinishedEvent[]) => void): Promise<() => Promise<void>>;
+}
+
+/** The event a saved record stands for. */
+export function finishedEventOf(record: TaskRecord, final: boolean): TaskFinishedEvent {
+  return {
+    id: record.id,
+    name: record.name,
+    func: record.func,
+    group: record.group,
+    cluster: record.cluster,
+    success: record.success,
+    attempt: record.attemptCount,
+    final,
+  };
+}
+
+/** What an adapter adds to its capabilities to declare {@link TaskEventChannel}. */
+export interface EventsCapability {
+  events?: boolean;
+}
+
+/** The first of `candidates` (broker, then store) that declares the `events` capability and implements it. */
+export function eventChannelOf(...candidates: unknown[]): TaskEventChannel | null {
+  for (const candidate of candidates) {
+    const c = candidate as Partial<TaskEventChannel> & { capabilities?: EventsCapability };
+    if (
+      c?.capabilities?.events === true &&
+      typeof c.publishFinished === 'function' &&
+      typeof c.subscribeFinished === 'function'
+    ) {
+      return c as TaskEventChannel;
+    }
+  }
+  return null;
 }
 
 type Listener<K extends keyof TaskqEvents> = (...args: TaskqEvents[K]) => void;

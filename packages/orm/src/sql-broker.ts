@@ -1,5 +1,7 @@
 import {
   BaseBroker,
+  ErrorCodes,
+  TaskqError,
   type BrokerCapabilities,
   type BrokerFactoryOptions,
   type BrokerInfo,
@@ -7,7 +9,10 @@ import {
   type Delivery,
   type EnqueueItem,
   type EnqueueOptions,
+  type EventsCapability,
   type QueuedMessage,
+  type TaskEventChannel,
+  type TaskFinishedEvent,
 } from '@taskq/core';
 import {
   connect,
@@ -18,6 +23,7 @@ import {
 } from './connection.js';
 import { unavailable } from './errors.js';
 import { ensureMigrated } from './migrator.js';
+import { PgEventChannel } from './pg-events.js';
 import {
   claimMessages,
   deleteMessages,
@@ -55,8 +61,9 @@ export interface SqlBrokerOptions extends BrokerFactoryOptions, SqlConnectOption
  * them with LISTEN/NOTIFY, other dialects poll with a backoff, and an enqueue
  * in the same process wakes them at once.
  */
-export class SqlBroker extends BaseBroker {
-  readonly capabilities: BrokerCapabilities = SQL_BROKER_CAPABILITIES;
+export class SqlBroker extends BaseBroker implements TaskEventChannel {
+  /** As SQL_BROKER_CAPABILITIES, plus `events` on PostgreSQL (LISTEN/NOTIFY). */
+  readonly capabilities: BrokerCapabilities & EventsCapability;
 
   readonly connection: SqlConnection;
   readonly #wakeKey: string;
@@ -68,10 +75,13 @@ export class SqlBroker extends BaseBroker {
   /** Wake-ups of dequeues waiting now, fired by close(). */
   readonly #waiting = new Set<Wakeup>();
   readonly #active = new Set<Promise<unknown>>();
+  readonly #events: PgEventChannel | null;
 
   constructor(options: SqlBrokerOptions) {
     super(options);
     this.connection = connect(options.connection, options);
+    this.#events = PgEventChannel.supported(this.connection) ? new PgEventChannel(this.connection) : null;
+    this.capabilities = this.#events ? { ...SQL_BROKER_CAPABILITIES, events: true } : SQL_BROKER_CAPABILITIES;
     this.#wakeKey = `${this.connection.tables.key}|${this.queue}`;
     this.#migrate = options.migrate ?? true;
     this.#pollMinMs = options.pollMinMs ?? 100;
@@ -307,11 +317,30 @@ export class SqlBroker extends BaseBroker {
     await this.#run('deleting a cluster stat', () => deleteStat(this.connection, key));
   }
 
+  /** Finished-task events (capability `events`, PostgreSQL only): NOTIFY/LISTEN, see pg-events.ts. */
+  async publishFinished(events: readonly TaskFinishedEvent[]): Promise<void> {
+    if (!this.#events) throw noEvents();
+    await this.#events.publishFinished(events);
+  }
+
+  async subscribeFinished(listener: (events: TaskFinishedEvent[]) => void): Promise<() => Promise<void>> {
+    if (!this.#events) throw noEvents();
+    return this.#events.subscribeFinished(listener);
+  }
+
   protected async _close(): Promise<void> {
+    await this.#events?.close();
     for (const wakeup of this.#waiting) wakeup.fire();
     await Promise.allSettled([...this.#active]);
     await this.connection.release();
   }
+}
+
+function noEvents(): TaskqError {
+  return new TaskqError(
+    ErrorCodes.CONFIG,
+    'Finished-task events need PostgreSQL (LISTEN/NOTIFY); on SQLite and MySQL clients poll the store instead.',
+  );
 }
 
 function messageIdOf(receipt: string): number | undefined {

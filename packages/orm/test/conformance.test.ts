@@ -21,7 +21,9 @@ for (const database of databases) {
   describe.skipIf(!database.enabled)(database.name, () => {
     runBrokerSuite({
       name: `SqlBroker on ${database.name}`,
-      capabilities: SQL_BROKER_CAPABILITIES,
+      // PostgreSQL adds finished-task events (LISTEN/NOTIFY); SQLite and MariaDB have none.
+      capabilities:
+        database.name === 'postgres' ? { ...SQL_BROKER_CAPABILITIES, events: true } : SQL_BROKER_CAPABILITIES,
       create: (options) => SqlBroker.open({ connection: database.url('broker_'), ...options }),
     });
 

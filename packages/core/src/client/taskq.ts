@@ -186,6 +186,14 @@ export class Taskq {
 
   #bridge: Promise<TaskEventBridge> | null = null;
 
+  /**
+   * Resolves once `taskFinished`/`taskFailed` from other processes flow to this client (the broker's event
+   * channel is subscribed, or the store is being polled): await it before enqueueing when no event may be missed.
+   */
+  async eventsReady(): Promise<void> {
+    await this.#eventBridge();
+  }
+
   /** The bridge that brings other processes' finished tasks here; started once, on first use. */
   #eventBridge(): Promise<TaskEventBridge> {
     this.#bridge ??= (async () => {
@@ -256,19 +264,21 @@ export class Taskq {
     });
     try {
       for (;;) {
-        woken = false;
         const record = await runtime.store.get(idOrName);
         if (record) return record;
         const remaining = forever ? EVENT_WAIT_RECHECK_MS : deadline - Date.now();
         if (remaining <= 0) return null;
-        if (woken) continue; // the event came while the store was being read
-        await new Promise<void>((resolve) => {
-          const timer = setTimeout(resolve, Math.min(EVENT_WAIT_RECHECK_MS, remaining));
-          wake = () => {
-            clearTimeout(timer);
-            resolve();
-          };
-        });
+        if (!woken) {
+          await new Promise<void>((resolve) => {
+            const timer = setTimeout(resolve, Math.min(EVENT_WAIT_RECHECK_MS, remaining));
+            wake = () => {
+              clearTimeout(timer);
+              resolve();
+            };
+          });
+        }
+        // Woken while reading or sleeping: read again.
+        woken = false;
       }
     } finally {
       off();

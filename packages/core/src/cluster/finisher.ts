@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { reportFailure } from '../observability/reporters.js';
 import { buildTaskMessage, type MessageParts } from '../task/message.js';
 import type { ErrorInfo } from '../errors.js';
+import { eventChannelOf, finishedEventOf, type TaskEventChannel, type TaskFinishedEvent } from '../events.js';
 import type { TaskMessage, TaskRecord } from '../task/task.js';
 import { ITER_GROUP_PREFIX } from '../store/result-store.js';
 import type { Runtime } from './runtime.js';
@@ -51,6 +52,7 @@ export class TaskFinisher {
     const attemptCounts = await this.#save(batch, records);
     const acknowledged: string[] = [];
     const followUps: Promise<unknown>[] = [];
+    const finished: TaskFinishedEvent[] = [];
     for (let i = 0; i < batch.length; i++) {
       const item = batch[i] as FinishedTask;
       const record = records[i] as TaskRecord;
@@ -66,13 +68,32 @@ export class TaskFinisher {
       if (final && item.message.iter) followUps.push(this.#collateIter(item.message));
       if (item.message.hook) followUps.push(this.#hook(item.message.hook, record, trace));
       if (!record.success) this.#failed(item, record, final, resentAfterMs);
+      finished.push(finishedEventOf(record, final || item.receipt === undefined));
     }
     await Promise.all(followUps);
+    this.#publish(finished);
     for (let i = 0; i < batch.length; i++) {
       this.runtime.events.emit('postExecute', records[i] as TaskRecord, (batch[i] as FinishedTask).message);
     }
     return { acknowledged };
   }
+
+  /**
+   * Tells other processes (web servers awaiting results, `q.on('taskFinished')`) through the broker's event
+   * channel: one message for the whole saved batch, not awaited, never failing the batch.
+   */
+  #publish(events: TaskFinishedEvent[]): void {
+    const channel = (this.#channel ??= { value: eventChannelOf(this.runtime.broker, this.runtime.store) }).value;
+    if (channel === null || events.length === 0) return;
+    channel.publishFinished(events).catch((error: unknown) => {
+      this.runtime.logger.warn('could not publish finished tasks; waiting clients re-check the store', {
+        tasks: events.length,
+        error: (error as Error).message,
+      });
+    });
+  }
+
+  #channel: { value: TaskEventChannel | null } | undefined;
 
   toRecord(item: FinishedTask): TaskRecord {
     const { message, outcome } = item;

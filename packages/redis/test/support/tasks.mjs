@@ -8,3 +8,8 @@ export function fail(message = 'boom') {
   error.code = 'E_TEST';
   throw error;
 }
+
+export async function sleep(ms) {
+  await new Promise((resolve) => setTimeout(resolve, ms));
+  return ms;
+}
