@@ -1,4 +1,4 @@
-/* global document, uPlot */
+/* global document, window, uPlot */
 // The dashboard's own script (served from the package; the CSP allows no inline script).
 (function () {
   'use strict';
@@ -10,6 +10,13 @@
     form.querySelectorAll('input[name="ids"]').forEach(function (b) {
       b.checked = box.checked;
     });
+  });
+
+  // destructive buttons ask first
+  document.addEventListener('click', function (event) {
+    var button = event.target.closest && event.target.closest('[data-confirm]');
+    var question = button && button.getAttribute('data-confirm');
+    if (question && !window.confirm(question)) event.preventDefault();
   });
 
   function drawCharts() {

@@ -229,6 +229,25 @@ describe.skipIf(!hasChromium)(
     );
 
     it(
+      'deletes a failure only after the confirmation',
+      async () => {
+        const id = await taskq.enqueue('flaky', [join(markers, 'never'), 'to delete'], { group: 'to-delete' });
+        await eventually(async () => (await storeCount({ group: 'to-delete', state: 'failure' })) === 1, 'the failure');
+        await page.goto(`${server.url}tasks?state=failure&group=to-delete`);
+        await page.check(`input[name=ids][value="${id}"]`);
+        page.once('dialog', (dialog) => void dialog.dismiss());
+        await page.click('[data-testid=delete-selected]');
+        expect(await storeCount({ group: 'to-delete' })).toBe(1);
+        page.once('dialog', (dialog) => void dialog.accept());
+        await page.click('[data-testid=delete-selected]');
+        await page.waitForSelector('.notice');
+        expect(await page.textContent('.notice')).toContain('Deleted 1 task');
+        expect(await storeCount({ group: 'to-delete' })).toBe(0);
+      },
+      STEP_TIMEOUT,
+    );
+
+    it(
       'creates a cron schedule, previews its next runs and sees its task appear',
       async () => {
         await page.goto(`${server.url}schedules/new`);

@@ -93,7 +93,12 @@ export function registerScheduleRoutes(app: Hono<Env>, ctx: DashboardContext): v
     const admin = session.role === 'admin';
     const action = (s: Schedule, verb: string, label: string, cls = '') =>
       html`<form method="post" action="${ctx.url(`schedules/${s.id}/${verb}`)}" class="inline">
-        ${csrfField(session)}<button type="submit" class="${cls}" data-testid="${verb}-${s.name ?? s.id}">
+        ${csrfField(session)}<button
+          type="submit"
+          class="${cls}"
+          data-testid="${verb}-${s.name ?? s.id}"
+          data-confirm="${verb === 'delete' ? `Delete the schedule ${s.name ?? s.id}?` : null}"
+        >
           ${label}
         </button>
       </form>`;

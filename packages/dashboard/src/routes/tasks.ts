@@ -83,6 +83,7 @@ export function registerTaskRoutes(app: Hono<Env>, ctx: DashboardContext): void 
                   type="submit"
                   formaction="${ctx.url('tasks/delete')}"
                   class="danger"
+                  data-confirm="Delete the selected tasks? This cannot be undone."
                   data-testid="delete-selected"
                 >
                   Delete selected
@@ -289,7 +290,14 @@ function taskDetail(ctx: DashboardContext, c: Ctx, r: TaskRecord) {
               value="${ctx.url(r.success ? 'tasks?state=success' : 'tasks?state=failure')}"
             />
             <button type="submit" data-testid="resubmit">Resubmit</button>
-            <button type="submit" formaction="${ctx.url('tasks/delete')}" class="danger">Delete</button>
+            <button
+              type="submit"
+              formaction="${ctx.url('tasks/delete')}"
+              class="danger"
+              data-confirm="Delete this task record?"
+            >
+              Delete
+            </button>
           </form>`
         : ''
     }`;
