@@ -50,7 +50,8 @@ describe('installing the packed packages into a project outside the repository',
     writeFileSync(
       join(project, 'package.json'),
       JSON.stringify(
-        { name: 'consumer', private: true, type: 'module', scripts: { worker: 'taskq cluster' } },
+        // the script as the docs write it: with exec, so SIGTERM reaches the cluster
+        { name: 'consumer', private: true, type: 'module', scripts: { worker: 'exec taskq cluster' } },
         null,
         2,
       ),
