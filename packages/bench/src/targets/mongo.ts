@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { MongoClient } from 'mongodb';
+import { MongoConnection } from '@taskq/mongo';
 import { MongoTestServer } from '@taskq/test-servers/mongo';
 import { runRound } from '../child.js';
 import type { RoundResult } from '../measure.js';
@@ -65,10 +65,10 @@ export async function runMongoTarget(options: BenchOptions, log: (line: string) 
 }
 
 async function dropDatabase(url: string): Promise<void> {
-  const client = new MongoClient(url, { serverSelectionTimeoutMS: 5000 });
+  const connection = new MongoConnection({ url });
   try {
-    await client.db().dropDatabase();
+    await connection.db.dropDatabase();
   } finally {
-    await client.close();
+    await connection.release();
   }
 }
