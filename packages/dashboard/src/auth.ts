@@ -103,7 +103,10 @@ export class LoginLimiter {
   fail(keys: readonly string[]): void {
     const now = Date.now();
     for (const key of keys) this.#failures.set(key, [...this.#recent(key, now), now]);
-    if (this.#failures.size > 10_000) this.#failures.clear();
+    // forget only what has left the window: clearing everything would reset an attacker's counters too
+    if (this.#failures.size > 10_000) {
+      for (const [key] of this.#failures) if (this.#recent(key, now).length === 0) this.#failures.delete(key);
+    }
   }
 
   succeed(keys: readonly string[]): void {
