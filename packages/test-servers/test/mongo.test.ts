@@ -108,6 +108,9 @@ describe('documents and queries', () => {
     expect(due.map((d) => d.s)).toEqual(['a', 'b']);
     expect((await c.find({}).sort({ s: 1 }).skip(1).limit(2).toArray()).map((d) => d.s)).toEqual(['b', 'c']);
     expect(await c.countDocuments({ p: 5 })).toBe(2);
+    expect(await c.countDocuments({}, { skip: 1, limit: 2 })).toBe(2);
+    expect(await c.countDocuments({}, { skip: 3 })).toBe(1);
+    expect(await c.countDocuments({ p: 99 })).toBe(0);
     expect(await c.estimatedDocumentCount()).toBe(4);
     expect((await c.distinct('p')).sort()).toEqual([0, 1, 5]);
   });

@@ -357,6 +357,8 @@ export class Engine {
     const [first, ...rest] = pipeline;
     const leadingMatch = first && Object.keys(first)[0] === '$match';
     const selected = leadingMatch ? this.#select(collection, first.$match) : (collection?.all() ?? []);
+    const counted = countOnly(leadingMatch ? rest : pipeline, selected.length);
+    if (counted) return this.#cursorReply(`${db}.${cmd.aggregate}`, counted, undefined, false);
     // stages that write into documents get copies; the others only read
     const writes = pipeline.some((stage) => MUTATING_STAGES.has(Object.keys(stage)[0] ?? ''));
     const input = writes ? selected.map(clone) : selected;
@@ -460,6 +462,30 @@ export class Engine {
       false,
     );
   }
+}
+
+/**
+ * The driver's countDocuments pipeline after its $match — optional $skip and
+ * $limit, then `{ $group: { _id: 1, n: { $sum: 1 } } }` — answered by
+ * counting; undefined for any other pipeline.
+ */
+function countOnly(stages: Document[], matched: number): Document[] | undefined {
+  let skip = 0;
+  let limit = Number.POSITIVE_INFINITY;
+  for (const [i, stage] of stages.entries()) {
+    const [op, arg] = Object.entries(stage)[0] ?? [];
+    if (op === '$skip' && typeof arg === 'number' && i < stages.length - 1) skip = arg;
+    else if (op === '$limit' && typeof arg === 'number' && i < stages.length - 1) limit = arg;
+    else if (op === '$group' && i === stages.length - 1 && arg && typeof arg === 'object') {
+      const fields = Object.entries(arg as Document).filter(([k]) => k !== '_id');
+      const [name, accumulator] = fields[0] ?? [];
+      const constantId = typeof (arg as Document)._id === 'number' || (arg as Document)._id === null;
+      if (!constantId || fields.length !== 1 || canonical(accumulator) !== canonical({ $sum: 1 })) return undefined;
+      const n = Math.max(0, Math.min(matched - skip, limit));
+      return n === 0 ? [] : [{ _id: (arg as Document)._id, [name as string]: n }];
+    } else return undefined;
+  }
+  return undefined;
 }
 
 function sortSpec(sort: Document | undefined): SortSpec | undefined {
