@@ -86,6 +86,8 @@ export class TaskFinisher {
     const channel = (this.#channel ??= { value: eventChannelOf(this.runtime.broker, this.runtime.store) }).value;
     if (channel === null || events.length === 0) return;
     channel.publishFinished(events).catch((error: unknown) => {
+      // A publish still in flight when the cluster stops and closes the broker is not worth a warning.
+      if ((error as { code?: unknown }).code === 'TASKQ_BROKER_CLOSED') return;
       this.runtime.logger.warn('could not publish finished tasks; waiting clients re-check the store', {
         tasks: events.length,
         error: (error as Error).message,
