@@ -71,7 +71,17 @@ describe('wire protocol', () => {
     expect(reply).toMatchObject({ ok: 0, code: 59, codeName: 'CommandNotFound' });
   });
 
-  it('the driver connects, pings and reads buildInfo', async () => {
+  it('the driver connects (its handshake hello is a legacy OP_QUERY, then OP_MSG), pings and reads buildInfo', async () => {
+    const fresh = await MongoTestServer.start();
+    const driver = new MongoClient(fresh.url);
+    try {
+      await driver.db('admin').command({ ping: 1 });
+      expect(fresh.opCodes.get(OP_QUERY)).toBeGreaterThanOrEqual(1);
+      expect(fresh.opCodes.get(OP_MSG)).toBeGreaterThanOrEqual(1);
+    } finally {
+      await driver.close();
+      await fresh.stop();
+    }
     expect(await client.db('admin').command({ ping: 1 })).toMatchObject({ ok: 1 });
     expect((await client.db('admin').command({ buildInfo: 1 })).version).toBe('7.0.0');
   });

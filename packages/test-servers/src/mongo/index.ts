@@ -33,6 +33,8 @@ export class MongoTestServer {
   #nextConnectionId = 1;
   /** Commands answered since the server was created (tests use it to see traffic). */
   commands = 0;
+  /** Requests per wire opCode (OP_QUERY 2004, OP_MSG 2013) since the server was created. */
+  readonly opCodes = new Map<number, number>();
 
   constructor(options: MongoTestServerOptions = {}) {
     this.#port = options.port ?? 0;
@@ -110,6 +112,7 @@ export class MongoTestServer {
 
   #handle(socket: Socket, message: Buffer, connectionId: number): void {
     const request = decodeRequest(message);
+    this.opCodes.set(request.header.opCode, (this.opCodes.get(request.header.opCode) ?? 0) + 1);
     const reply = this.engine.run(request.command, connectionId);
     this.commands += 1;
     if (!request.noReply) socket.write(encodeReply(request, reply));
