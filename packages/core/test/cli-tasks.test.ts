@@ -131,7 +131,9 @@ describe('taskq tasks: find, read, retry and delete failures', { timeout: 120_00
     expect(again?.args).toEqual(['no such order 42']);
     // The old failure is gone (Django Q's resubmit); the name now finds the new run.
     expect((await cli('tasks', 'show', ids.final)).code).toBe(2);
-    expect((await json<TaskJson>('tasks', 'show', 'import-orders')).id).toBe(retried[0]!.newId);
+    const rerun = await json<TaskJson>('tasks', 'show', 'import-orders');
+    // Same name, and the same retry budget (maxAttempts 1): the new failure is final, not awaiting a retry.
+    expect(rerun).toMatchObject({ id: retried[0]!.newId, maxAttempts: 1, state: 'failed' });
     const success = await cli('tasks', 'retry', ids.ok);
     expect(success.code).toBe(2);
     expect(success.stderr).toMatch(/succeeded; only failures are retried/);

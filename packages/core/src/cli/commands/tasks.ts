@@ -86,7 +86,7 @@ export function registerTasks(program: Command): void {
     tasks
       .command('retry')
       .description(
-        're-enqueue failed tasks with the same function, arguments, name, group, hook and queue; ' +
+        're-enqueue failed tasks with the same function, arguments, name, group, hook, queue and maxAttempts; ' +
           'the failure record is then deleted (Django Q admin "resubmit") unless --keep',
       )
       .argument('[ids...]', 'task ids or names; or use --failed with filters'),
@@ -109,6 +109,9 @@ export function registerTasks(program: Command): void {
             ...(record.group === null ? {} : { group: record.group }),
             ...(record.hook === null ? {} : { hook: record.hook }),
             ...(record.cluster === null ? {} : { cluster: record.cluster }),
+            // The retry budget the failure ran under (saved with it) goes with the new run.
+            ...(record.error?.maxAttempts === undefined ? {} : { maxAttempts: record.error.maxAttempts }),
+            ...(record.error?.ackFailure ? { ackFailure: true } : {}),
           });
           if (!flags.keep) await runtime.store.delete(record.id);
           retried.push({ id: record.id, name: record.name, func: record.func, newId });
