@@ -6,7 +6,6 @@
  */
 import { parentPort, threadId, workerData } from 'node:worker_threads';
 import { ErrorCodes, TaskqError, toErrorInfo } from '../errors.js';
-import { traceExecution, traceHook } from '../observability/tracing.js';
 import { loadSerializer } from '../serialize/load.js';
 import type { Serializer } from '../serialize/serializer.js';
 import { runWithTaskContext } from '../task/context.js';
@@ -44,6 +43,13 @@ let answered = 0;
 let retiring = false;
 let retireSent = false;
 
+/** The tracing module, imported on the first job that carries a trace context. */
+let tracing: Promise<typeof import('../observability/tracing.js')> | null = null;
+function loadTracing(): Promise<typeof import('../observability/tracing.js')> {
+  tracing ??= import('../observability/tracing.js');
+  return tracing;
+}
+
 export default async function run(job: WorkerJob): Promise<WorkerOutcome> {
   if (retiring) {
     answered++;
@@ -51,9 +57,13 @@ export default async function run(job: WorkerJob): Promise<WorkerOutcome> {
   }
   running++;
   try {
-    // Only jobs whose task carries a trace context pay for a span.
-    if (job.kind === 'execute') return await (job.trace ? traceExecution(job, () => execute(job)) : execute(job));
-    return await (job.trace ? traceHook(job, () => runHook(job)) : runHook(job));
+    // Only jobs whose task carries a trace context pay for a span (and load OpenTelemetry at all).
+    if (job.kind === 'execute') {
+      if (job.trace === undefined) return await execute(job);
+      return await (await loadTracing()).traceExecution(job, () => execute(job));
+    }
+    if (job.trace === undefined) return await runHook(job);
+    return await (await loadTracing()).traceHook(job, () => runHook(job));
   } finally {
     running--;
     answered++;
