@@ -19,6 +19,7 @@ import {
   type ScheduleStore,
   type StoreCapabilities,
   type TaskRecord,
+  type TaskState,
   type ThroughputBucket,
   type ThroughputQuery,
 } from '@taskq/core';
@@ -164,6 +165,16 @@ export class MongoStore extends BaseResultStore implements ScheduleStore {
       }
     }
     throw new Error(`Saving task ${record.id} kept racing with other writers; gave up after ${SAVE_TRIES} tries.`);
+  }
+
+  /** One query by `_id $in` (the _id index): the pusher's check that a package's task has not finished already. */
+  protected override async _getStates(ids: readonly string[]): Promise<Map<string, TaskState>> {
+    const docs = await this.#call(() =>
+      this.#results
+        .find({ _id: { $in: [...ids] }, ...this.#live() }, { projection: { success: 1, attemptCount: 1 } })
+        .toArray(),
+    );
+    return new Map(docs.map((doc) => [doc._id, { success: doc.success, attemptCount: doc.attemptCount }]));
   }
 
   protected async _get(idOrName: string): Promise<TaskRecord | null> {
