@@ -1,22 +1,17 @@
 import { fileURLToPath } from 'node:url';
 import { MongoClient } from 'mongodb';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { Taskq, createBroker, createStore, newTaskId } from '@taskq/core';
 import { makeFailure, makeRecord, rejectionCode, sampleSchedule, uniqueName, waitFor } from '@taskq/conformance';
 import { MongoBroker, MongoStore, parseMongoUrl } from '../src/index.js';
 import { runCli } from './support/cli.js';
-import { freshDatabase, startMongo, type TestMongo } from './support/mongo-server.js';
+import { freshDatabase, startMongo } from './support/mongo-server.js';
 
 // MongoDB-specific behaviour, through the real driver against the wire-protocol test server.
 const TASKS = fileURLToPath(new URL('./support/tasks.mjs', import.meta.url));
-let mongo: TestMongo;
-let raw: MongoClient;
+const mongo = await startMongo();
+const raw = new MongoClient(mongo.url);
 const closers: Array<() => Promise<unknown>> = [];
-
-beforeAll(async () => {
-  mongo = await startMongo();
-  raw = new MongoClient(mongo.url);
-});
 
 afterAll(async () => {
   for (const close of closers.reverse()) await close().catch(() => undefined);
@@ -77,26 +72,31 @@ describe('URL and options', () => {
 });
 
 describe('broker', () => {
-  it('ping really contacts the server: it fails with TASKQ_BROKER_UNAVAILABLE while the server is down', async () => {
-    const b = broker(freshDatabase('ping'), undefined, { pingTimeoutMs: 500 });
-    const before = mongo.server!.commands;
-    await b.ping();
-    expect(mongo.server!.commands).toBeGreaterThan(before);
-    await mongo.server!.stop();
-    try {
-      expect(await rejectionCode(b.ping())).toBe('TASKQ_BROKER_UNAVAILABLE');
-    } finally {
-      await mongo.server!.start();
-    }
-    await waitFor(
-      () =>
-        b.ping().then(
-          () => true,
-          () => false,
-        ),
-      { timeoutMs: 20_000, message: 'ping after restart' },
-    );
-  }, 30_000);
+  // needs the local test server (it stops it); with TASKQ_MONGO_URL there is nothing this test may stop
+  it.skipIf(!mongo.server)(
+    'ping really contacts the server: it fails with TASKQ_BROKER_UNAVAILABLE while the server is down',
+    async () => {
+      const b = broker(freshDatabase('ping'), undefined, { pingTimeoutMs: 500 });
+      const before = mongo.server!.commands;
+      await b.ping();
+      expect(mongo.server!.commands).toBeGreaterThan(before);
+      await mongo.server!.stop();
+      try {
+        expect(await rejectionCode(b.ping())).toBe('TASKQ_BROKER_UNAVAILABLE');
+      } finally {
+        await mongo.server!.start();
+      }
+      await waitFor(
+        () =>
+          b.ping().then(
+            () => true,
+            () => false,
+          ),
+        { timeoutMs: 20_000, message: 'ping after restart' },
+      );
+    },
+    30_000,
+  );
 
   it('a call with the server gone rejects with TASKQ_BROKER_UNAVAILABLE, the driver error as cause', async () => {
     const b = new MongoBroker({
@@ -276,7 +276,7 @@ describe('config alone swaps MongoDB in', () => {
     // the package as core imports it (its dist), so compare by name rather than class identity
     expect(b.constructor.name).toBe('MongoBroker');
     expect(s?.constructor.name).toBe('MongoStore');
-    expect((await b.info()).server).toBe('mongodb 7.0.0');
+    expect((await b.info()).server).toMatch(/^mongodb \d/);
     await s!.ping();
   });
 
@@ -312,7 +312,7 @@ describe('config alone swaps MongoDB in', () => {
     };
     const info = await runCli(['info', '--json'], env);
     expect(info.stderr).toBe('');
-    expect(JSON.parse(info.stdout).broker.server).toBe('mongodb 7.0.0');
+    expect(JSON.parse(info.stdout).broker.server).toMatch(/^mongodb \d/);
     const added = await runCli(['schedule', 'add', 'add', '1', '2', '--schedule-name', 'cli-sched', '--json'], env);
     expect(added.code).toBe(0);
     const listed = await runCli(['schedule', 'list', '--json'], env);
