@@ -97,7 +97,16 @@ export class TaskqMetrics {
       buckets: options.latencyBuckets ?? DEFAULT_LATENCY_BUCKETS,
       registers,
     });
-    const gauge = (name: string, help: string, read: (target: MetricsTarget) => Promise<number | null>) =>
+    /**
+     * `perQueue`: the value belongs to the queue (the broker's counts), so it is read once per queue;
+     * otherwise it belongs to each cluster and clusters on one queue add up.
+     */
+    const gauge = (
+      name: string,
+      help: string,
+      read: (target: MetricsTarget) => Promise<number | null>,
+      perQueue = false,
+    ) =>
       new Gauge({
         name: p + name,
         help,
@@ -106,8 +115,9 @@ export class TaskqMetrics {
         async collect() {
           this.reset();
           const totals = new Map<string, number>();
+          const readers = perQueue ? [...new Map([...targets].map((t) => [t.queue, t])).values()] : [...targets];
           await Promise.all(
-            [...targets].map(async (target) => {
+            readers.map(async (target) => {
               const value = await read(target).catch(() => null);
               if (value === null) return;
               totals.set(target.queue, (totals.get(target.queue) ?? 0) + value);
@@ -116,8 +126,8 @@ export class TaskqMetrics {
           for (const [queue, value] of totals) this.set({ queue }, value);
         },
       });
-    gauge('queue_depth', 'Tasks waiting on the broker.', (t) => t.queueSize());
-    gauge('queue_locked', 'Tasks delivered but not yet acknowledged.', (t) => t.lockSize());
+    gauge('queue_depth', 'Tasks waiting on the broker.', (t) => t.queueSize(), true);
+    gauge('queue_locked', 'Tasks delivered but not yet acknowledged.', (t) => t.lockSize(), true);
     const fromStat = (read: (stat: NonNullable<ReturnType<MetricsTarget['stat']>>) => number) => (t: MetricsTarget) => {
       const stat = t.stat();
       return Promise.resolve(stat === null ? null : read(stat));

@@ -138,6 +138,25 @@ describe('TaskqMetrics on your own registry', () => {
     const samples = parse(await registry.metrics());
     expect(valueOf(samples, 'app_orders_total')).toBe(3);
     expect(valueOf(samples, 'taskq_worker_threads', { queue: client.config.cluster })).toBe(1);
+
+    // A second cluster of the same queue: its threads add up, the queue's own counts are read once.
+    const other = new Taskq({
+      name: `own${process.pid}`,
+      broker: 'memory:',
+      tasks: [TASKS],
+      workers: 2,
+      logLevel: 'silent',
+    });
+    const otherCluster = await other.cluster({ handleSignals: false }).start();
+    const detachOther = metrics.attach(otherCluster.metricsTarget());
+    await client.enqueue('sleep', [30_000]);
+    await eventually(async () => {
+      const now = parse(await registry.metrics());
+      const queue = { queue: client!.config.cluster };
+      return valueOf(now, 'taskq_worker_threads', queue) === 3 && valueOf(now, 'taskq_queue_locked', queue) === 1;
+    }, 'three threads in all and one locked task');
+    detachOther();
+    await otherCluster.stop({ deadlineMs: 500 });
     detach();
 
     // A web process that only enqueues: counts its enqueues and reads the queue depth.
