@@ -9,3 +9,16 @@ export async function workWhere(index) {
   await new Promise((resolve) => setTimeout(resolve, 5));
   return [index, process.pid];
 }
+
+// The matrix counts executions outside the store under test: one Redis hash per run, field = task index.
+let counter;
+
+/** Counts its own execution in Redis (TASKQ_MATRIX_REDIS), then returns its index. */
+export async function counted(index, countsKey) {
+  if (!counter) {
+    const { Redis } = await import('ioredis');
+    counter = new Redis(process.env.TASKQ_MATRIX_REDIS ?? 'redis://127.0.0.1:6379');
+  }
+  await counter.hincrby(countsKey, String(index), 1);
+  return index;
+}
