@@ -70,5 +70,8 @@ describe('CLI formatting', () => {
       /redis 7\.0\.15 queue billing\s+Queued 12 \(5\)\s+Success 100\s+Failures 3 \(2 awaiting retry\)/,
     );
     expect(frame).toContain('[Press q to quit]');
+    // A cluster that cannot reach its broker says so, with how long.
+    const down = { ...snapshot, clusters: [{ ...stat, brokerUnreachableSince: 1_000 + 53_000 }] };
+    expect(stripAnsi(renderMonitor(down, false, 1_000 + 65_000))).toMatch(/Working \(broker unreachable 0:00:12\)/);
   });
 });

@@ -62,7 +62,10 @@ function clusterRow(c: ClusterStat, snapshot: MonitorSnapshot, now: number): str
     c.name,
     c.queue,
     queue ? `${count(queue.queued)}${queue.locked ? ` (${queue.locked})` : ''}` : '-',
-    colorStatus(c.status),
+    // A cluster that cannot reach its broker says so (visible when its heartbeat lives in a store that still answers).
+    c.brokerUnreachableSince
+      ? `${colorStatus(c.status)} ${pc.red(`(broker unreachable ${formatUptime(c.brokerUnreachableSince, now)})`)}`
+      : colorStatus(c.status),
     pool,
     count(c.taskQueueSize),
     count(c.resultQueueSize),
