@@ -193,16 +193,17 @@ export class MongoBroker extends BaseBroker {
   }
 
   /**
-   * Claims up to `max` messages by repeated atomic claims, in waves of
-   * parallel calls; stops at the first claim that finds nothing. Returned in
+   * Claims up to `max` messages by repeated atomic claims, in growing waves
+   * of parallel calls; stops at the first claim that finds nothing. Returned in
    * claim order (parallel claims finish in any order).
    */
   async #claim(max: number): Promise<Delivery[]> {
     const claimed: Claimed[] = [];
     const first = await this.#claimOne();
     if (first) claimed.push(first);
-    while (first && claimed.length < max) {
-      const wave = Math.min(max - claimed.length, CLAIM_WAVE);
+    // waves of 1, 2, 4 … CLAIM_WAVE: a nearly empty queue costs one extra claim, a full one few round trips
+    for (let size = 1; first && claimed.length < max; size = Math.min(size * 2, CLAIM_WAVE)) {
+      const wave = Math.min(max - claimed.length, size);
       const got = (await Promise.all(Array.from({ length: wave }, () => this.#claimOne()))).filter((c) => c !== null);
       claimed.push(...got);
       if (got.length < wave) break;
