@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Counter, Registry } from 'prom-client';
@@ -170,6 +171,17 @@ describe('TaskqMetrics on your own registry', () => {
     expect(valueOf(after, 'web_taskq_queue_depth', { queue: web.config.cluster })).toBe(1);
     expect(valueOf(after, 'web_taskq_worker_threads')).toBeUndefined();
     await web.close();
+  });
+
+  it('registers exactly the metrics docs/observability.md lists, with their types', async () => {
+    const doc = readFileSync(new URL('../../../docs/observability.md', import.meta.url), 'utf8');
+    const documented = [...doc.matchAll(/^\| `(taskq_\w+)` \| (counter|gauge|histogram) \|/gm)].map(
+      (m) => `${m[1]} ${m[2]}`,
+    );
+    const registry = new Registry();
+    new TaskqMetrics({ registry });
+    const registered = (await registry.getMetricsAsJSON()).map((m) => `${m.name} ${String(m.type)}`);
+    expect(documented.sort()).toEqual(registered.sort());
   });
 
   it('refuses a second TaskqMetrics with the same prefix on one registry', () => {
