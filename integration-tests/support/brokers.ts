@@ -117,11 +117,19 @@ export const BROKERS: BrokerHarness[] = [
   },
   {
     name: 'mongo',
-    server: 'the MongoDB wire-protocol test server (@taskq/test-servers/mongo) on loopback; results in it too',
+    outage: true,
+    server:
+      'the MongoDB wire-protocol test server (@taskq/test-servers/mongo) on loopback, results in it too; ' +
+      'its stop() and start() keep the data, like a durable server',
     async start() {
       const server = await MongoTestServer.start();
       const url = `${server.url.replace(/\/$/, '')}/${unique('mongo')}`;
-      return { brokerUrl: url, storeUrl: url, stop: () => server.stop() };
+      return {
+        brokerUrl: url,
+        storeUrl: url,
+        outage: { down: () => server.stop(), up: () => server.start() },
+        stop: () => server.stop(),
+      };
     },
   },
   {
