@@ -1,9 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { MongoConnection } from '@taskq/mongo';
 import { MongoTestServer } from '@taskq/test-servers/mongo';
-import { runRound } from '../child.js';
-import type { RoundResult } from '../measure.js';
-import { aggregate } from './redis.js';
+import { runTaskqAlone } from './alone.js';
 import type { BenchOptions, BenchSummary } from './types.js';
 
 /**
@@ -18,50 +16,18 @@ export async function runMongoTarget(options: BenchOptions, log: (line: string) 
   const external = options.url.startsWith('mongodb') ? options.url.replace(/\/[^/]*$/, '') : undefined;
   const server = external ? undefined : await MongoTestServer.start();
   const base = external ?? server!.url;
-  const workers = options.workers;
-  const concurrency = Math.max(1, Math.round(options.concurrency / workers));
-  const rounds: RoundResult[] = [];
   try {
-    for (let i = 0; i < options.rounds; i++) {
+    const target = {
+      name: 'mongo',
+      server: external ? 'mongodb (--url)' : 'wire-protocol test server (@taskq/test-servers)',
+    };
+    return await runTaskqAlone(target, options, log, () => {
       const url = `${base}/bench_${randomBytes(4).toString('hex')}`;
-      const config = {
-        broker: url,
-        store: url,
-        name: 'bench',
-        tasks: options.tasks,
-        workers,
-        concurrency,
-        bulk: options.bulk,
-        queueLimit: options.queueLimit,
-        paced: options.paced,
-        pacedSeconds: options.pacedSeconds,
-      };
-      try {
-        const result = await runRound(['taskq', JSON.stringify(config)]);
-        rounds.push(result);
-        log(
-          `round ${i + 1} taskq/mongo ${result.throughput} tasks/s  enqueue ${result.enqueueRate ?? '-'} /s  ` +
-            `p50 ${result.latencyP50Ms} ms  p95 ${result.latencyP95Ms} ms  rss ${result.peakRssMb} MB`,
-        );
-      } finally {
-        await dropDatabase(url);
-      }
-    }
+      return { broker: url, store: url, cleanup: () => dropDatabase(url) };
+    });
   } finally {
     await server?.stop();
   }
-  return {
-    target: 'mongo',
-    mode: options.paced > 0 ? 'paced' : 'throughput',
-    server: external ? 'mongodb (--url)' : 'wire-protocol test server (@taskq/test-servers)',
-    tasks: rounds[0]?.tasks ?? options.tasks,
-    rounds: options.rounds,
-    workers,
-    concurrency,
-    bulk: options.bulk,
-    queueLimit: options.queueLimit,
-    taskq: aggregate(rounds),
-  };
 }
 
 async function dropDatabase(url: string): Promise<void> {

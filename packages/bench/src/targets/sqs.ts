@@ -1,9 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { FAUXQS_CREDENTIALS, FAUXQS_REGION, FauxqsServer } from '@taskq/test-servers/sqs';
-import { runRound } from '../child.js';
-import type { RoundResult } from '../measure.js';
-import { aggregate } from './redis.js';
+import { runTaskqAlone } from './alone.js';
 import type { BenchOptions, BenchSummary } from './types.js';
 
 /**
@@ -13,8 +11,6 @@ import type { BenchOptions, BenchSummary } from './types.js';
  * no ratio. Each round runs in its own process on a fresh queue.
  */
 export async function runSqsTarget(options: BenchOptions, log: (line: string) => void): Promise<BenchSummary> {
-  const workers = options.workers;
-  const concurrency = Math.max(1, Math.round(options.concurrency / workers));
   // The rounds' SDK clients take credentials from the default chain: the environment they inherit.
   Object.assign(process.env, {
     AWS_ACCESS_KEY_ID: FAUXQS_CREDENTIALS.accessKeyId,
@@ -23,48 +19,23 @@ export async function runSqsTarget(options: BenchOptions, log: (line: string) =>
     AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
   });
   const server = await FauxqsServer.start();
-  const rounds: RoundResult[] = [];
   try {
-    for (let i = 0; i < options.rounds; i++) {
-      const prefix = `bench-${randomBytes(4).toString('hex')}`;
-      const config = {
-        broker: `sqs://${FAUXQS_REGION}/${prefix}-?endpoint=${encodeURIComponent(server.endpoint)}`,
-        store: `${options.url}?prefix=${prefix}`,
-        name: 'bench',
-        tasks: options.tasks,
-        workers,
-        concurrency,
-        bulk: options.bulk,
-        queueLimit: options.queueLimit,
-        paced: options.paced,
-        pacedSeconds: options.pacedSeconds,
-      };
-      try {
-        const result = await runRound(['taskq', JSON.stringify(config)]);
-        rounds.push(result);
-        log(
-          `round ${i + 1} taskq/sqs ${result.throughput} tasks/s  enqueue ${result.enqueueRate ?? '-'} /s  ` +
-            `p50 ${result.latencyP50Ms} ms  p95 ${result.latencyP95Ms} ms  rss ${result.peakRssMb} MB`,
-        );
-      } finally {
-        await deleteKeys(options.url, prefix);
-      }
-    }
+    return await runTaskqAlone(
+      { name: 'sqs', server: 'fauxqs 1.9.2 (in-process stand-in on 127.0.0.1)' },
+      options,
+      log,
+      () => {
+        const prefix = `bench-${randomBytes(4).toString('hex')}`;
+        return {
+          broker: `sqs://${FAUXQS_REGION}/${prefix}-?endpoint=${encodeURIComponent(server.endpoint)}`,
+          store: `${options.url}?prefix=${prefix}`,
+          cleanup: () => deleteKeys(options.url, prefix),
+        };
+      },
+    );
   } finally {
     await server.stop();
   }
-  return {
-    target: 'sqs',
-    mode: options.paced > 0 ? 'paced' : 'throughput',
-    server: 'fauxqs 1.9.2 (in-process stand-in on 127.0.0.1)',
-    tasks: rounds[0]?.tasks ?? options.tasks,
-    rounds: options.rounds,
-    workers,
-    concurrency,
-    bulk: options.bulk,
-    queueLimit: options.queueLimit,
-    taskq: aggregate(rounds),
-  };
 }
 
 /** Removes a round's result keys (taskq keys start with `{prefix:`). */
