@@ -2,7 +2,7 @@ import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ErrorCodes, Taskq, type ClusterHandle, type ReportedTask } from '@taskq/core';
 import { RollbarReporter } from '../src/index.js';
-import { IngestServer, eventually } from './support/ingest-server.js';
+import { IngestServer, eventually } from '@taskq/test-servers/ingest';
 
 const TASKS = fileURLToPath(new URL('./support/tasks.mjs', import.meta.url));
 const TOKEN = 'a'.repeat(32);

@@ -4,7 +4,7 @@ import * as Sentry from '@sentry/node';
 import { ErrorCodes, Taskq, type ClusterHandle, type ReportedTask } from '@taskq/core';
 import { SentryReporter } from '../src/index.js';
 import { parseEnvelope, type EnvelopeItem } from './support/envelope.js';
-import { IngestServer, eventually } from './support/ingest-server.js';
+import { IngestServer, eventually } from '@taskq/test-servers/ingest';
 
 const TASKS = fileURLToPath(new URL('./support/tasks.mjs', import.meta.url));
 
