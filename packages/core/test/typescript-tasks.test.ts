@@ -80,6 +80,10 @@ describe('a task module that cannot load stops the cluster at start', { timeout:
     writeProject(dir.path, {
       'syntax.ts': 'export function broken(: number) {\n  return 1;\n}\n',
       'throws.ts': "export const ok = (n: number) => n;\nthrow new Error('DATABASE_URL is not set');\n",
+      // Loads in the main thread's check, fails in every worker thread: still a start-up error, not failing tasks.
+      'thread-only.mjs':
+        "import { isMainThread } from 'node:worker_threads';\n" +
+        "if (!isMainThread) throw new Error('opens a handle only the main thread has');\nexport const ok = () => 1;\n",
     });
   });
   afterAll(() => dir.remove());
@@ -94,6 +98,7 @@ describe('a task module that cannot load stops the cluster at start', { timeout:
     ['a missing file', './missing.ts', /Cannot find module|ERR_MODULE_NOT_FOUND|not found/i],
     ['a syntax error', './syntax.ts', /syntax\.ts|Transform failed|Expected/],
     ['an error thrown while loading', './throws.ts', /DATABASE_URL is not set/],
+    ['an error thrown only in worker threads', './thread-only.mjs', /only the main thread has.*\(in a worker thread\)/],
   ] as const) {
     it(`${what}: one clear line, its own exit code, no stack trace`, async () => {
       const result = await start(tasks);

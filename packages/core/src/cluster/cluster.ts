@@ -119,6 +119,13 @@ export class Cluster {
       logger,
     });
     const pool = this.#pool;
+    // The threads import the modules too (their own loader): one that cannot stops the start the same way.
+    await pool.ready().catch(async (error: unknown) => {
+      this.#pool = null;
+      this.#status = 'Stopped';
+      await pool.destroy();
+      throw error;
+    });
     this.#leases = new LeaseKeeper(broker, config.retry, logger, config.leaseExtension);
     const finisher = new TaskFinisher(this.runtime, (func, record, trace) =>
       pool.runHook(trace === undefined ? { kind: 'hook', func, record } : { kind: 'hook', func, record, trace }),

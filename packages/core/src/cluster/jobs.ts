@@ -51,6 +51,9 @@ export type WorkerMessage =
   | { taskq: 'started'; key: string; threadId: number; at: number }
   | { taskq: 'memory'; threadId: number; heapUsedBytes: number; heapTotalBytes: number }
   | { taskq: 'spawned'; threadId: number }
+  /** The thread imported the task modules and the serializer (once, at start-up), or could not. */
+  | { taskq: 'loaded'; threadId: number }
+  | { taskq: 'load-failed'; threadId: number; error: ErrorInfo }
   /** The thread ran `recycle` tasks, has none left running and refuses new ones: terminate it. */
   | { taskq: 'retire'; threadId: number; tasks: number; answered: number };
 

@@ -1,6 +1,6 @@
 import { Piscina } from 'piscina';
 import type { Worker } from 'node:worker_threads';
-import { ErrorCodes, TaskqError, toErrorInfo } from '../errors.js';
+import { ErrorCodes, TaskqError, toErrorInfo, type ErrorCode } from '../errors.js';
 import type { TaskqEmitter } from '../events.js';
 import type { Logger } from '../logger.js';
 import type { ThreadMemory } from '../stats/cluster-stat.js';
@@ -63,9 +63,21 @@ export class WorkerPool {
   /** Answers read per thread, and threads waiting to be recycled once all their answers are read. */
   readonly #answers = new Map<number, number>();
   readonly #retiring = new Map<number, number>();
+  /** Settles when the first thread has imported the task modules, or one could not. */
+  readonly #loaded: Promise<void>;
+  #settleLoaded: (error?: TaskqError) => void = () => {};
+  #loadSettled = false;
 
   constructor(options: WorkerPoolOptions) {
     this.#options = options;
+    this.#loaded = new Promise<void>((resolve, reject) => {
+      this.#settleLoaded = (error) => {
+        this.#loadSettled = true;
+        if (error) reject(error);
+        else resolve();
+      };
+    });
+    this.#loaded.catch(() => {}); // for ready(); never an unhandled rejection when nobody waits
     const workerData: WorkerData = {
       tasks: options.taskModules,
       serializer: options.serializer,
@@ -86,6 +98,16 @@ export class WorkerPool {
     });
     this.#piscina.on('message', (message: WorkerMessage) => this.#onMessage(message));
     this.#piscina.on('error', (error: Error) => options.logger.error('worker pool error', { error: error.message }));
+  }
+
+  /**
+   * Resolves once a worker thread has imported the task modules and the serializer; rejects
+   * (TASKQ_TASK_MODULE_FAILED) when one could not, so the cluster refuses to start.
+   */
+  ready(): Promise<void> {
+    // Piscina's idle threads do not hold the process open: keep it alive while they load.
+    const keepAlive = setInterval(() => {}, 60_000);
+    return this.#loaded.finally(() => clearInterval(keepAlive));
   }
 
   /** Executes a task; never rejects: failures, timeouts and lost threads come back as outcomes. */
@@ -185,6 +207,23 @@ export class WorkerPool {
       case 'spawned':
         this.#options.events.emit('postSpawn', { threadId: message.threadId });
         break;
+      case 'loaded':
+        this.#settleLoaded();
+        break;
+      case 'load-failed': {
+        const { code, message: text } = message.error;
+        if (this.#loadSettled) {
+          // A thread started later (a replacement) whose load failed: its tasks fail with this error.
+          this.#options.logger.error('a worker thread could not load the task modules', {
+            thread: message.threadId,
+            error: text,
+          });
+          break;
+        }
+        const taskqCode = (code?.startsWith('TASKQ_') ? code : ErrorCodes.TASK_MODULE) as ErrorCode;
+        this.#settleLoaded(new TaskqError(taskqCode, `${text.replace(/\.$/, '')} (in a worker thread).`));
+        break;
+      }
       case 'retire':
         this.#options.events.emit('recycle', { threadId: message.threadId, tasks: message.tasks });
         this.#options.logger.debug('recycling worker thread', { thread: message.threadId, tasks: message.tasks });

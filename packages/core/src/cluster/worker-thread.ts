@@ -20,8 +20,12 @@ const ready: Promise<{ registry: TaskRegistry; serializer: Serializer }> = (asyn
   registry: await TaskRegistry.load(data.tasks),
   serializer: await loadSerializer(data.serializer),
 }))();
-// Module failures surface per task; keep the rejection from crashing the thread.
-ready.catch(() => {});
+// The main thread waits for the first thread's word before the cluster starts: a module that fails to load here
+// stops the start instead of failing every task. Later failures (a replaced thread) also surface per task.
+ready.then(
+  () => post({ taskq: 'loaded', threadId }),
+  (error: unknown) => post({ taskq: 'load-failed', threadId, error: toErrorInfo(error) }),
+);
 
 post({ taskq: 'spawned', threadId });
 if (data.memoryReportMs > 0) {
