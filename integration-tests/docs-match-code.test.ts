@@ -31,7 +31,7 @@ const CORE_README = readFileSync(join(ROOT, 'packages/core/README.md'), 'utf8');
 const CLI_DOC = readFileSync(join(ROOT, 'docs/cli.md'), 'utf8');
 const REDIS = process.env.TASKQ_REDIS_URL ?? 'redis://127.0.0.1:6379';
 
-/** Every Markdown page a user reads: docs/ and the package READMEs. */
+/** Every Markdown page a user reads: the root README, CONTRIBUTING, docs/ and the package READMEs. */
 function userDocs(): { file: string; text: string }[] {
   const files = [
     ...readdirSync(join(ROOT, 'docs'))
@@ -40,7 +40,8 @@ function userDocs(): { file: string; text: string }[] {
     ...readdirSync(join(ROOT, 'packages'))
       .map((p) => join('packages', p, 'README.md'))
       .filter((f) => existsSync(join(ROOT, f))),
-    // The root README.md is the lead's: its quickstart comment still says `npx taskq cluster` (reported).
+    'README.md',
+    'CONTRIBUTING.md',
   ];
   return files.map((file) => ({ file, text: readFileSync(join(ROOT, file), 'utf8') }));
 }
