@@ -308,7 +308,6 @@ export abstract class BaseResultStore implements ResultStore {
     return this.#bounded('getStates', () => this._getStates(ids));
   }
 
-
   async getGroup(group: string, options: { failures?: boolean } = {}): Promise<TaskRecord[]> {
     this.assertOpen();
     return this.#bounded('getGroup', () => this._getGroup(group, options.failures ?? false));
