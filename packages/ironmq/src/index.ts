@@ -1,3 +1,6 @@
+import type { BrokerFactory } from '@taskq/core';
+import { IronMqBroker } from './ironmq-broker.js';
+
 export { IronMqBroker, ironMqBrokerCapabilities, type IronMqBrokerOptions } from './ironmq-broker.js';
 export {
   IronMqClient,
@@ -19,4 +22,12 @@ export {
   type IronMqConnectionOptions,
   type ResolvedIronMqOptions,
 } from './options.js';
-export { brokerFactory } from './factories.js';
+
+/**
+ * `broker: 'ironmq://TOKEN@HOST/PROJECT_ID[/QUEUE]'` resolves here. IronMQ keeps
+ * no results: the cluster's `store` (and its stats) live elsewhere.
+ */
+export const brokerFactory: BrokerFactory = {
+  schemes: ['ironmq'],
+  create: (url, options) => new IronMqBroker({ ...options, url }),
+};
