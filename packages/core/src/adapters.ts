@@ -1,6 +1,7 @@
 import type { Broker, BrokerFactory, BrokerFactoryOptions } from './broker/broker.js';
 import { memoryBrokerFactory } from './broker/memory-broker.js';
 import { ErrorCodes, TaskqError } from './errors.js';
+import { importOptional } from './util/import-optional.js';
 import { memoryStoreFactory } from './store/memory-store.js';
 import type { ResultStore, StoreFactory, StoreFactoryOptions } from './store/result-store.js';
 
@@ -50,19 +51,7 @@ async function loadAdapter(url: string): Promise<AdapterModule> {
       `Unknown URL scheme "${scheme}:" — taskq knows ${['memory', ...Object.keys(PACKAGES)].join(', ')}.`,
     );
   }
-  try {
-    return (await import(packageName)) as AdapterModule;
-  } catch (error) {
-    const code = (error as { code?: string }).code;
-    if (code === 'ERR_MODULE_NOT_FOUND' && String((error as Error).message).includes(packageName)) {
-      throw new TaskqError(
-        ErrorCodes.ADAPTER_MISSING,
-        `The "${scheme}:" URL needs the ${packageName} package: run \`npm install ${packageName}\`.`,
-        { cause: error },
-      );
-    }
-    throw error;
-  }
+  return importOptional<AdapterModule>(packageName, `The "${scheme}:" URL`);
 }
 
 export async function createBroker(url: string, options: BrokerFactoryOptions): Promise<Broker> {

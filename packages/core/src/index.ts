@@ -3,6 +3,7 @@ export * from './logger.js';
 export * from './reporter.js';
 export * from './events.js';
 export * from './adapters.js';
+export { importOptional } from './util/import-optional.js';
 export * from './serialize/serializer.js';
 export * from './serialize/tagged-json.js';
 export * from './signing/signer.js';

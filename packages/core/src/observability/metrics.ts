@@ -1,6 +1,6 @@
 import type { TaskqEmitter } from '../events.js';
 import type { ClusterStat } from '../stats/cluster-stat.js';
-import { importOptional } from './load-package.js';
+import { importOptional } from '../util/import-optional.js';
 
 /** What a metrics exporter reads: the events to count, and the gauges to read at scrape time. */
 export interface MetricsTarget {

@@ -2,7 +2,7 @@ import { ErrorCodes, TaskqError, toErrorInfo, type ErrorInfo } from '../errors.j
 import type { Logger } from '../logger.js';
 import type { ErrorReporter, FailureKind, ReportedTask, ReporterFactory } from '../reporter.js';
 import type { TaskMessage, TaskRecord } from '../task/task.js';
-import { importOptional } from './load-package.js';
+import { importOptional } from '../util/import-optional.js';
 import { didYouMean } from '../util/closest.js';
 
 /** `errorReporters` as configured: reporter objects, or reporter names with their options. */

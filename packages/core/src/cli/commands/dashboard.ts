@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { ErrorCodes, Taskq, TaskqError } from '../../index.js';
+import { Taskq, importOptional } from '../../index.js';
 import { addCommonOptions, asUnavailable, intFlag, loadCliConfig, type CommonFlags } from '../context.js';
 
 interface DashboardFlags extends CommonFlags {
@@ -36,20 +36,8 @@ export function registerDashboard(program: Command): void {
   addCommonOptions(command).action(async (flags: DashboardFlags) => runDashboard(flags));
 }
 
-async function loadDashboard(): Promise<DashboardModule> {
-  try {
-    return (await import(PACKAGE)) as DashboardModule;
-  } catch (error) {
-    const code = (error as { code?: string }).code;
-    if (code === 'ERR_MODULE_NOT_FOUND' && String((error as Error).message).includes(PACKAGE)) {
-      throw new TaskqError(
-        ErrorCodes.ADAPTER_MISSING,
-        `\`taskq dashboard\` needs the ${PACKAGE} package: run \`npm install ${PACKAGE}\`.`,
-        { cause: error },
-      );
-    }
-    throw error;
-  }
+function loadDashboard(): Promise<DashboardModule> {
+  return importOptional<DashboardModule>(PACKAGE, '`taskq dashboard`');
 }
 
 async function runDashboard(flags: DashboardFlags): Promise<void> {

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { schemeOf, ErrorCodes, TaskqError } from '../../index.js';
+import { schemeOf, ErrorCodes, TaskqError, importOptional } from '../../index.js';
 import { addCommonOptions, loadCliConfig, type CommonFlags } from '../context.js';
 import { printJson } from '../format.js';
 
@@ -53,19 +53,6 @@ function describe(value: unknown): string {
   return typeof value === 'string' ? value.replace(/(\/\/[^:/]*:)[^@/]*@/, '$1********@') : 'an instance';
 }
 
-async function loadOrm(): Promise<OrmModule> {
-  try {
-    return (await import(ORM_PACKAGE)) as OrmModule;
-  } catch (error) {
-    if ((error as { code?: string }).code === 'ERR_MODULE_NOT_FOUND') {
-      throw new TaskqError(
-        ErrorCodes.ADAPTER_MISSING,
-        `\`taskq migrate\` needs ${ORM_PACKAGE}: run \`npm install ${ORM_PACKAGE}\`.`,
-        {
-          cause: error,
-        },
-      );
-    }
-    throw error;
-  }
+function loadOrm(): Promise<OrmModule> {
+  return importOptional<OrmModule>(ORM_PACKAGE, '`taskq migrate`');
 }

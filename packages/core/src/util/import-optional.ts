@@ -1,9 +1,9 @@
 import { ErrorCodes, TaskqError } from '../errors.js';
 
 /**
- * Imports an optional taskq package by name (like broker URLs resolve to
- * adapters): a package that is not installed is TASKQ_ADAPTER_MISSING naming
- * the `npm install` to run; any other import error is the package's own.
+ * Imports an optional taskq package by name (broker and store adapters, reporters, metrics, the dashboard, the
+ * SQL migrations): a package that is not installed is TASKQ_ADAPTER_MISSING naming the `npm install` to run; any
+ * other import error is the package's own.
  */
 export async function importOptional<T>(packageName: string, neededFor: string): Promise<T> {
   try {
