@@ -33,24 +33,11 @@ import { deleteStat, getStats, setStat } from './stats.js';
 export type MongoStoreOptions = MongoConnectionOptions;
 
 /** A saved task in `<prefix>_results`: the record with `id` as `_id`, readable in any MongoDB tool. */
-export interface ResultDoc {
+export type ResultDoc = Omit<TaskRecord, 'id'> & {
   _id: string;
-  name: string;
-  func: string;
-  args: string;
-  result: string | null;
-  error: ErrorInfo | null;
-  success: boolean;
-  group: string | null;
-  hook: string | null;
-  cluster: string | null;
-  enqueuedAt: Date;
-  startedAt: Date;
-  stoppedAt: Date;
-  attemptCount: number;
   /** Hidden from every read once past; the TTL index deletes the document later. Null: kept. */
   expiresAt: Date | null;
-}
+};
 
 export const mongoStoreCapabilities: StoreCapabilities = Object.freeze({ stats: true, ttl: true });
 
