@@ -422,6 +422,156 @@ export function runResultStoreSuite(options: StoreSuiteOptions): void {
       );
     });
 
+    describe('job control (ControlStore)', () => {
+      const key = (ns = 'ctl') => `${ns}:${uniqueName('k')}`;
+
+      itWith('control', 'claimValue sets an absent key once and returns the holder to later claims', async () => {
+        const s = await store();
+        const k = key('dedup');
+        expect(await s.claimValue(k, 'task-a', null)).toBeNull();
+        expect(await s.claimValue(k, 'task-b', null)).toBe('task-a');
+        expect(await s.claimValue(k, 'task-a', null)).toBe('task-a');
+        expect(await s.getValues([k])).toEqual(new Map([[k, 'task-a']]));
+        expect(await s.deleteValue(k)).toBe(true);
+        expect(await s.claimValue(k, 'task-b', 60_000)).toBeNull();
+        expect(await s.getValues([k])).toEqual(new Map([[k, 'task-b']]));
+      });
+
+      itWith('control', 'claimValue is atomic: of 20 concurrent claims exactly one wins', async () => {
+        const s = await store();
+        const k = key('dedup');
+        const values = Array.from({ length: 20 }, (_, i) => `claimant-${i}`);
+        const answers = await Promise.all(values.map((v) => s.claimValue(k, v, null)));
+        const winners = values.filter((_, i) => answers[i] === null);
+        expect(winners).toHaveLength(1);
+        expect(new Set(answers.filter((a) => a !== null))).toEqual(new Set([winners[0]]));
+        expect((await s.getValues([k])).get(k)).toBe(winners[0]);
+      });
+
+      itWith(
+        'control',
+        'an expired value is gone for every call: claim, get and list',
+        async () => {
+          const s = await store();
+          const k = key();
+          expect(await s.claimValue(k, 'short', 300)).toBeNull();
+          expect((await s.listValues('ctl:')).get(k)).toBe('short');
+          await waitFor(async () => (await s.getValues([k])).size === 0, { timeoutMs: 5000, message: 'value expired' });
+          expect((await s.listValues('ctl:')).has(k)).toBe(false);
+          expect(await s.claimValue(k, 'next', null)).toBeNull();
+          expect((await s.getValues([k])).get(k)).toBe('next');
+        },
+        15_000,
+      );
+
+      itWith('control', 'setValue replaces a value and its expiry; getValues returns only keys that hold one', async () => {
+        const s = await store();
+        const [a, b, missing] = [key(), key(), key()];
+        await s.setValue(a, 'one', 300);
+        await s.setValue(a, 'two', null);
+        await s.setValue(b, JSON.stringify({ progress: 0.5, note: 'ünïcode ✓' }), 60_000);
+        const big = 'x'.repeat(60_000);
+        await s.setValue(missing + 'big', big, null);
+        const values = await s.getValues([a, b, missing, missing + 'big']);
+        expect(values).toEqual(
+          new Map([
+            [a, 'two'],
+            [b, JSON.stringify({ progress: 0.5, note: 'ünïcode ✓' })],
+            [missing + 'big', big],
+          ]),
+        );
+        // 'one' had a 300 ms expiry; 'two' replaced it with none.
+        await new Promise((resolve) => setTimeout(resolve, 500));
+        expect((await s.getValues([a])).get(a)).toBe('two');
+      });
+
+      itWith('control', 'deleteValue with an expected value deletes only while the key holds it', async () => {
+        const s = await store();
+        const k = key('dedup');
+        await s.setValue(k, 'holder', null);
+        expect(await s.deleteValue(k, 'someone-else')).toBe(false);
+        expect((await s.getValues([k])).get(k)).toBe('holder');
+        expect(await s.deleteValue(k, 'holder')).toBe(true);
+        expect(await s.deleteValue(k, 'holder')).toBe(false);
+        expect(await s.deleteValue(k)).toBe(false);
+        expect(await s.getValues([k])).toEqual(new Map());
+      });
+
+      itWith('control', 'listValues lists one namespace only, up to its limit', async () => {
+        const s = await store();
+        const mine = uniqueName('q');
+        await s.setValue(`ctl:pause:${mine}`, '1', null);
+        await s.setValue(`ctl:cancel:id:${mine}`, '2', null);
+        await s.setValue(`ctlx:${mine}`, 'other namespace', null);
+        await s.setValue(`dedup:${mine}`, 'other namespace', null);
+        const listed = await s.listValues('ctl:');
+        expect(listed.get(`ctl:pause:${mine}`)).toBe('1');
+        expect(listed.get(`ctl:cancel:id:${mine}`)).toBe('2');
+        for (const k of listed.keys()) expect(k.startsWith('ctl:')).toBe(true);
+        expect((await s.listValues('ctl:', 1)).size).toBe(1);
+        expect(await rejectionCode(s.listValues('ctl'))).toBe('TASKQ_INVALID_ARGUMENT');
+      });
+
+      itWith('control', 'addMember counts distinct members; of 20 concurrent adds exactly one sees 20', async () => {
+        const s = await store();
+        const k = key('fanin');
+        expect(await s.addMember(k, 'm0', null)).toBe(1);
+        expect(await s.addMember(k, 'm0', null)).toBe(1);
+        expect(await s.addMember(k, 'm1', null)).toBe(2);
+        const other = key('fanin');
+        const sizes = await Promise.all(
+          Array.from({ length: 20 }, (_, i) => s.addMember(other, `member-${i}`, 3_600_000)),
+        );
+        expect([...sizes].sort((x, y) => x - y)).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
+      });
+
+      itWith(
+        'control',
+        'a set expires as a whole after its ttl',
+        async () => {
+          const s = await store();
+          const k = key('fanin');
+          expect(await s.addMember(k, 'a', 300)).toBe(1);
+          expect(await s.addMember(k, 'b', 300)).toBe(2);
+          // Not a race: the expiry has passed by then whatever the timing, and every add re-arms it, so only wait.
+          await new Promise((resolve) => setTimeout(resolve, 800));
+          expect(await s.addMember(k, 'c', null)).toBe(1);
+        },
+        15_000,
+      );
+
+      itWith('control', 'records keep their meta (progress, logs, redrivenFrom) and a later save replaces it', async () => {
+        const s = await store();
+        const meta = {
+          progress: { done: 3, of: 4, stage: 'upload' },
+          logs: [
+            { at: 1_700_000_000_000, level: 'info' as const, message: 'started', fields: { file: 'a.csv' } },
+            { at: 1_700_000_000_500, level: 'warn' as const, message: 'slow ✓' },
+          ],
+          droppedLogs: 2,
+          redrivenFrom: taskId(),
+        };
+        const failure = makeFailure({ meta });
+        const plain = makeRecord();
+        await s.saveMany([failure, plain]);
+        expect(await s.get(failure.id)).toEqual(failure);
+        expect((await s.get(plain.id))?.meta).toBeUndefined();
+        const retried = { ...failure, meta: { progress: 1 } };
+        await s.saveMany([retried]);
+        expect((await s.get(failure.id))?.meta).toEqual({ progress: 1 });
+        const page = await s.search({ func: failure.func, state: 'failure' });
+        expect(page.records.find((r) => r.id === failure.id)?.meta).toEqual({ progress: 1 });
+      });
+
+      itWith('control', 'bad keys, values and expiries are typed errors', async () => {
+        const s = await store();
+        expect(await rejectionCode(s.claimValue('', 'v', null))).toBe('TASKQ_INVALID_ARGUMENT');
+        expect(await rejectionCode(s.setValue(key(), 'x'.repeat(70_000), null))).toBe('TASKQ_INVALID_ARGUMENT');
+        expect(await rejectionCode(s.setValue(key(), 'v', 0))).toBe('TASKQ_INVALID_ARGUMENT');
+        expect(await rejectionCode(s.addMember(key(), '', null))).toBe('TASKQ_INVALID_ARGUMENT');
+      });
+    });
+
     describe('lifecycle', () => {
       it('pings', async () => {
         const s = await store();

@@ -54,6 +54,14 @@ export const ErrorCodes = {
   SCHEDULE_NOT_FOUND: 'TASKQ_SCHEDULE_NOT_FOUND',
   /** An argument to a public function is invalid. */
   INVALID_ARGUMENT: 'TASKQ_INVALID_ARGUMENT',
+  /** The task was cancelled (`q.cancel`, `q.cancelGroup`, `taskq tasks cancel`) before or while it ran. */
+  TASK_CANCELLED: 'TASKQ_TASK_CANCELLED',
+  /** The task was not started before its `expiresAt`/`expiresIn` and never ran. */
+  TASK_EXPIRED: 'TASKQ_TASK_EXPIRED',
+  /** A fan-in callback did not run because a member failed (`onFailure: 'skip'`). */
+  GROUP_MEMBER_FAILED: 'TASKQ_GROUP_MEMBER_FAILED',
+  /** The configured parts cannot do what was asked (e.g. a store without job control). */
+  UNSUPPORTED: 'TASKQ_UNSUPPORTED',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];

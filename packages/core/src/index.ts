@@ -13,6 +13,7 @@ export * from './task/task.js';
 export * from './broker/broker.js';
 export * from './broker/memory-broker.js';
 export * from './store/result-store.js';
+export * from './store/control-store.js';
 export * from './store/memory-store.js';
 export * from './store/schedule-store.js';
 export * from './store/memory-schedule-store.js';

@@ -39,7 +39,7 @@ export type ResultDoc = Omit<TaskRecord, 'id'> & {
   expiresAt: Date | null;
 };
 
-export const mongoStoreCapabilities: StoreCapabilities = Object.freeze({ stats: true, ttl: true });
+export const mongoStoreCapabilities: StoreCapabilities = Object.freeze({ stats: true, ttl: true, control: false });
 
 /** Tries of the save rule for one record when other writers keep changing it between steps. */
 const SAVE_TRIES = 5;

@@ -32,7 +32,7 @@ import type { Database } from './tables.js';
 import { fromRow, live } from './task-rows.js';
 
 /** What the SQL store supports, on every dialect. */
-export const SQL_STORE_CAPABILITIES: StoreCapabilities = Object.freeze({ stats: true, ttl: true });
+export const SQL_STORE_CAPABILITIES: StoreCapabilities = Object.freeze({ stats: true, ttl: true, control: false });
 
 export interface SqlStoreOptions extends SqlConnectOptions {
   /** A URL (`sqlite:./taskq.sqlite`, `postgres://…`, `mysql://…`), a Kysely instance or a driver pool. */

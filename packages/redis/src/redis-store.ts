@@ -58,7 +58,7 @@ interface Query {
  * schedule-ops.ts): this is also the cluster's ScheduleStore.
  */
 export class RedisStore extends BaseResultStore implements ScheduleStore {
-  readonly capabilities: StoreCapabilities = { stats: true, ttl: true };
+  readonly capabilities: StoreCapabilities = { stats: true, ttl: true, control: false };
   readonly redis: Redis;
   readonly prefix: string;
   readonly namespace: string;

@@ -16,7 +16,7 @@ runBrokerSuite({
 
 runResultStoreSuite({
   name: 'RedisStore',
-  capabilities: { stats: true, ttl: true },
+  capabilities: { stats: true, ttl: true, control: false },
   create: async () => new RedisStore({ url, prefix, namespace: uniqueName('ns') }),
 });
 

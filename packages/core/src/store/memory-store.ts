@@ -1,4 +1,5 @@
 import type { ClusterStat } from '../stats/cluster-stat.js';
+import { MemoryControlValues } from './memory-control.js';
 import { MemoryScheduleStore } from './memory-schedule-store.js';
 import type { ScheduleStore } from './schedule-store.js';
 import { isTaskId } from '../task/ids.js';
@@ -30,15 +31,17 @@ interface Entry {
 
 /** An in-process result store, with TTLs and stats; shared per namespace for `memory:` URLs. */
 export class MemoryStore extends BaseResultStore implements ScheduleStore {
-  readonly capabilities: StoreCapabilities = { stats: true, ttl: true };
+  readonly capabilities: StoreCapabilities = { stats: true, ttl: true, control: true };
   readonly #entries = new Map<string, Entry>();
   readonly #stats = new Map<string, { stat: ClusterStat; expiresAt: number }>();
   readonly #now: () => number;
+  readonly #control: MemoryControlValues;
   #seq = 0;
 
   constructor(options: { now?: () => number } = {}) {
     super();
     this.#now = options.now ?? Date.now;
+    this.#control = new MemoryControlValues(this.#now);
   }
 
   protected async _saveMany(records: readonly TaskRecord[], options: SaveOptions): Promise<number[]> {
@@ -202,6 +205,26 @@ export class MemoryStore extends BaseResultStore implements ScheduleStore {
     this.#schedules.listDueSchedules(now, cluster, limit);
   claimSchedule: ScheduleStore['claimSchedule'] = (id, expected, outcome) =>
     this.#schedules.claimSchedule(id, expected, outcome);
+
+  // Job control (the ControlStore calls), kept by MemoryControlValues.
+  protected override _claimValue(key: string, value: string, ttlMs: number | null) {
+    return this.#control.claimValue(key, value, ttlMs);
+  }
+  protected override _setValue(key: string, value: string, ttlMs: number | null) {
+    return this.#control.setValue(key, value, ttlMs);
+  }
+  protected override _getValues(keys: readonly string[]) {
+    return this.#control.getValues(keys);
+  }
+  protected override _deleteValue(key: string, expected: string | undefined) {
+    return this.#control.deleteValue(key, expected);
+  }
+  protected override _listValues(prefix: string, limit: number) {
+    return this.#control.listValues(prefix, limit);
+  }
+  protected override _addMember(key: string, member: string, ttlMs: number | null) {
+    return this.#control.addMember(key, member, ttlMs);
+  }
 
   protected async _close(): Promise<void> {}
 

@@ -2,6 +2,14 @@ import { boundedCall, DEFAULT_CALL_TIMEOUT_MS, settleWithin } from '../broker/br
 import { ErrorCodes, TaskqError } from '../errors.js';
 import type { ClusterStat } from '../stats/cluster-stat.js';
 import type { TaskRecord } from '../task/task.js';
+import {
+  checkControlKey,
+  checkControlValue,
+  checkNamespace,
+  checkTtl,
+  DEFAULT_LIST_VALUES_LIMIT,
+  type ControlStore,
+} from './control-store.js';
 
 /**
  * The ResultStore contract: where finished tasks are saved and where the
@@ -12,7 +20,7 @@ import type { TaskRecord } from '../task/task.js';
  * changes nothing; saving an id that exists as a failure overwrites it and
  * adds one to `attemptCount`; a new id starts at attemptCount 1.
  */
-export interface ResultStore {
+export interface ResultStore extends ControlStore {
   readonly capabilities: StoreCapabilities;
   /** Save records in order; returns each record's attemptCount after the save. */
   saveMany(records: readonly TaskRecord[], options?: SaveOptions): Promise<number[]>;
@@ -250,6 +258,11 @@ export interface StoreCapabilities {
   stats: boolean;
   /** saveMany honours ttlSeconds. */
   ttl: boolean;
+  /**
+   * The {@link ControlStore} calls work (idempotent enqueue, cancel, pause, progress, dead-letter redrive, fan-in).
+   * Without it those features refuse with TASKQ_UNSUPPORTED.
+   */
+  control: boolean;
 }
 
 export interface StoreFactoryOptions {
@@ -369,6 +382,62 @@ export abstract class BaseResultStore implements ResultStore {
     await this.#bounded('deleteStat', () => this._deleteStat(key));
   }
 
+  #assertControl(what: string): void {
+    this.assertOpen();
+    if (!this.capabilities.control) {
+      throw new TaskqError(
+        ErrorCodes.UNSUPPORTED,
+        `${what} needs a result store with job control (capability \`control\`); ${this.constructor.name} has none. ` +
+          'Use the memory, Redis, SQL or MongoDB store.',
+      );
+    }
+  }
+
+  async claimValue(key: string, value: string, ttlMs: number | null): Promise<string | null> {
+    this.#assertControl('claimValue()');
+    checkControlKey(key);
+    checkControlValue(value);
+    checkTtl(ttlMs);
+    return this.#bounded('claimValue', () => this._claimValue(key, value, ttlMs));
+  }
+
+  async setValue(key: string, value: string, ttlMs: number | null): Promise<void> {
+    this.#assertControl('setValue()');
+    checkControlKey(key);
+    checkControlValue(value);
+    checkTtl(ttlMs);
+    await this.#bounded('setValue', () => this._setValue(key, value, ttlMs));
+  }
+
+  async getValues(keys: readonly string[]): Promise<Map<string, string>> {
+    this.#assertControl('getValues()');
+    keys.forEach((key) => checkControlKey(key));
+    if (keys.length === 0) return new Map();
+    return this.#bounded('getValues', () => this._getValues([...new Set(keys)]));
+  }
+
+  async deleteValue(key: string, expected?: string): Promise<boolean> {
+    this.#assertControl('deleteValue()');
+    checkControlKey(key);
+    if (expected !== undefined) checkControlValue(expected);
+    return this.#bounded('deleteValue', () => this._deleteValue(key, expected));
+  }
+
+  async listValues(prefix: string, limit = DEFAULT_LIST_VALUES_LIMIT): Promise<Map<string, string>> {
+    this.#assertControl('listValues()');
+    checkNamespace(prefix);
+    if (!Number.isInteger(limit) || limit < 1) throw new TaskqError(ErrorCodes.INVALID_ARGUMENT, 'listValues() limit must be a positive integer.');
+    return this.#bounded('listValues', () => this._listValues(prefix, limit));
+  }
+
+  async addMember(key: string, member: string, ttlMs: number | null): Promise<number> {
+    this.#assertControl('addMember()');
+    checkControlKey(key);
+    checkControlKey(member);
+    checkTtl(ttlMs);
+    return this.#bounded('addMember', () => this._addMember(key, member, ttlMs));
+  }
+
   close(): Promise<void> {
     if (this.#closing) return this.#closing;
     this.#closed = true;
@@ -416,5 +485,24 @@ export abstract class BaseResultStore implements ResultStore {
     return [];
   }
   protected async _deleteStat(_key: string): Promise<void> {}
+  // Job control (capability `control`): see ControlStore for the semantics every store must keep.
+  protected async _claimValue(_key: string, _value: string, _ttlMs: number | null): Promise<string | null> {
+    throw new TaskqError(ErrorCodes.UNSUPPORTED, `${this.constructor.name} does not implement claimValue().`);
+  }
+  protected async _setValue(_key: string, _value: string, _ttlMs: number | null): Promise<void> {
+    throw new TaskqError(ErrorCodes.UNSUPPORTED, `${this.constructor.name} does not implement setValue().`);
+  }
+  protected async _getValues(_keys: readonly string[]): Promise<Map<string, string>> {
+    throw new TaskqError(ErrorCodes.UNSUPPORTED, `${this.constructor.name} does not implement getValues().`);
+  }
+  protected async _deleteValue(_key: string, _expected: string | undefined): Promise<boolean> {
+    throw new TaskqError(ErrorCodes.UNSUPPORTED, `${this.constructor.name} does not implement deleteValue().`);
+  }
+  protected async _listValues(_prefix: string, _limit: number): Promise<Map<string, string>> {
+    throw new TaskqError(ErrorCodes.UNSUPPORTED, `${this.constructor.name} does not implement listValues().`);
+  }
+  protected async _addMember(_key: string, _member: string, _ttlMs: number | null): Promise<number> {
+    throw new TaskqError(ErrorCodes.UNSUPPORTED, `${this.constructor.name} does not implement addMember().`);
+  }
   protected abstract _close(): Promise<void>;
 }

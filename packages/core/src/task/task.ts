@@ -88,6 +88,35 @@ export interface TaskRecord {
   startedAt: Date;
   stoppedAt: Date;
   attemptCount: number;
+  /**
+   * What job control adds to a record, when there is any: the task's last progress and its log lines (see
+   * {@link TaskMeta}), and the dead letter it was redriven from. Stores keep it as one opaque JSON value and
+   * return the key only when it was saved.
+   */
+  meta?: TaskMeta;
+}
+
+/** Progress, logs and links kept with a task record. */
+export interface TaskMeta {
+  /** The last value the task passed to `progress()` (a number or small JSON). */
+  progress?: unknown;
+  /** The task's newest log lines, oldest first (at most MAX_TASK_LOGS; older ones are dropped and counted). */
+  logs?: TaskLogEntry[];
+  /** How many older log lines were dropped to keep the bound. */
+  droppedLogs?: number;
+  /** The dead letter (a task id) this task was redriven from. */
+  redrivenFrom?: string;
+}
+
+export type TaskLogLevel = 'debug' | 'info' | 'warn' | 'error';
+
+/** One line a task logged with `log(level, message, fields)`. */
+export interface TaskLogEntry {
+  /** ms since the epoch. */
+  at: number;
+  level: TaskLogLevel;
+  message: string;
+  fields?: Record<string, unknown>;
 }
 
 /** The record as the client API hands it to users: args and result decoded. */
