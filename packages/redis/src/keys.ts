@@ -60,3 +60,12 @@ export function storeTag(prefix: string, namespace: string): string {
 export function scheduleTag(prefix: string): string {
   return `{${prefix}:schedules}`;
 }
+
+/**
+ * Job control's keys (ControlStore: values, counted sets and a per-namespace index) share `{<prefix>:control}`:
+ * one set for every cluster on the prefix, like schedules (a cancel or pause names a task or a queue, not one
+ * cluster's results). See scripts/includes-control.lua for each key.
+ */
+export function controlTag(prefix: string): string {
+  return `{${prefix}:control}`;
+}

@@ -17,11 +17,12 @@ import {
   type ScheduleQuery,
   type ScheduleStore,
   type StoreCapabilities,
+  type TaskMeta,
   type TaskRecord,
   type TaskState,
 } from '@taskq/core';
 import { guard, withTimeout } from './errors.js';
-import { scheduleTag, statKeys, storeTag } from './keys.js';
+import { controlTag, scheduleTag, statKeys, storeTag } from './keys.js';
 import { connect, type RedisConnectionOptions } from './options.js';
 import { RedisScheduleOps } from './schedule-ops.js';
 import { defineScripts, runScript } from './scripts.js';
@@ -34,6 +35,7 @@ export interface RedisStoreOptions extends RedisConnectionOptions {
 
 const SCRIPTS = ['save-results', 'get-result', 'task-states', 'query-results', 'delete-results', 'prune-results'];
 const STAT_SCRIPTS = ['set-stat', 'get-stats'];
+const CONTROL_SCRIPTS = ['control-claim', 'control-set', 'control-delete', 'control-list', 'control-add-member'];
 /** Records per save script call. */
 const CHUNK = 200;
 
@@ -55,15 +57,18 @@ interface Query {
  * Lua scripts. Records saved with `ttlSeconds` (Django Q's `cached`) are
  * removed by the first store call after they expire. Schedules live under
  * `{<prefix>:schedules}` (shared by every cluster on the prefix; see
- * schedule-ops.ts): this is also the cluster's ScheduleStore.
+ * schedule-ops.ts): this is also the cluster's ScheduleStore. Job control's
+ * values and sets (ControlStore) live under `{<prefix>:control}`, shared by
+ * every cluster on the prefix too (see scripts/includes-control.lua).
  */
 export class RedisStore extends BaseResultStore implements ScheduleStore {
-  readonly capabilities: StoreCapabilities = { stats: true, ttl: true, control: false };
+  readonly capabilities: StoreCapabilities = { stats: true, ttl: true, control: true };
   readonly redis: Redis;
   readonly prefix: string;
   readonly namespace: string;
   readonly #tag: string;
   readonly #statKeys: [string, string];
+  readonly #controlKeys: [string];
   readonly #pingTimeoutMs: number;
   readonly #schedules: RedisScheduleOps;
 
@@ -75,10 +80,12 @@ export class RedisStore extends BaseResultStore implements ScheduleStore {
     this.namespace = options.namespace;
     this.#tag = `${storeTag(prefix, options.namespace)}:`;
     this.#statKeys = statKeys(prefix);
+    this.#controlKeys = [`${controlTag(prefix)}:`];
     this.#pingTimeoutMs = options.pingTimeoutMs ?? 2000;
     this.redis.on('error', () => undefined);
     defineScripts(this.redis, SCRIPTS, 'includes-results');
     defineScripts(this.redis, STAT_SCRIPTS);
+    defineScripts(this.redis, CONTROL_SCRIPTS, 'includes-control');
     this.#schedules = new RedisScheduleOps(this.redis, `${scheduleTag(prefix)}:`, (fn) => this.#call(fn));
   }
 
@@ -202,6 +209,48 @@ export class RedisStore extends BaseResultStore implements ScheduleStore {
     await this.#call(() => this.redis.multi().hdel(stats, key).zrem(expiry, key).exec());
   }
 
+  // ControlStore (arguments already validated by BaseResultStore)
+
+  #runControl<T>(script: string, args: ReadonlyArray<string | number>): Promise<T> {
+    return this.#call(() => runScript<T>(this.redis, script, this.#controlKeys, args));
+  }
+
+  protected override async _claimValue(key: string, value: string, ttlMs: number | null): Promise<string | null> {
+    return this.#runControl<string | null>('control-claim', [key, value, pxArg(ttlMs)]);
+  }
+
+  protected override async _setValue(key: string, value: string, ttlMs: number | null): Promise<void> {
+    await this.#runControl('control-set', [key, value, pxArg(ttlMs)]);
+  }
+
+  /** One MGET: every value key shares the control hash tag. Redis drops expired keys on read. */
+  protected override async _getValues(keys: readonly string[]): Promise<Map<string, string>> {
+    const [tag] = this.#controlKeys;
+    const values = await this.#call(() => this.redis.mget(keys.map((key) => `${tag}v:${key}`)));
+    const out = new Map<string, string>();
+    keys.forEach((key, i) => {
+      const value = values[i];
+      if (value !== null && value !== undefined) out.set(key, value);
+    });
+    return out;
+  }
+
+  protected override async _deleteValue(key: string, expected: string | undefined): Promise<boolean> {
+    const args = [key, expected === undefined ? '0' : '1', expected ?? ''];
+    return Number(await this.#runControl<number>('control-delete', args)) === 1;
+  }
+
+  protected override async _listValues(prefix: string, limit: number): Promise<Map<string, string>> {
+    const flat = await this.#runControl<string[]>('control-list', [prefix, limit]);
+    const out = new Map<string, string>();
+    for (let i = 0; i + 1 < flat.length; i += 2) out.set(flat[i]!, flat[i + 1]!);
+    return out;
+  }
+
+  protected override async _addMember(key: string, member: string, ttlMs: number | null): Promise<number> {
+    return Number(await this.#runControl<number>('control-add-member', [key, member, pxArg(ttlMs)]));
+  }
+
   // ScheduleStore
 
   async createSchedule(schedule: Schedule): Promise<Schedule> {
@@ -244,7 +293,7 @@ export class RedisStore extends BaseResultStore implements ScheduleStore {
     return this.#schedules.claim(id, expectedNextRun, outcome);
   }
 
-  /** Removes every key of this namespace (tests, `taskq purge`); schedules are kept. */
+  /** Removes every key of this namespace (tests, `taskq purge`); schedules and control values are kept. */
   async clear(): Promise<void> {
     this.assertOpen();
     const keys = await this.#call(() => this.redis.keys(`${this.#tag.replace(/[*?[\]\\]/g, '\\$&')}*`));
@@ -260,6 +309,9 @@ export class RedisStore extends BaseResultStore implements ScheduleStore {
 /**
  * The record as JSON without attemptCount and the opening brace: the save
  * script adds both. Built by hand (this runs for every task a cluster saves).
+ * `meta` is there only when the record has one, as JSON text inside the JSON:
+ * opaque to the scripts, and kept exactly when one re-encodes a record with
+ * cjson (ungroup), which would turn `[]` into `{}` and round long numbers.
  */
 function encodeBody(r: TaskRecord): string {
   const str = JSON.stringify;
@@ -267,17 +319,24 @@ function encodeBody(r: TaskRecord): string {
     `"id":${str(r.id)},"name":${str(r.name)},"func":${str(r.func)},"args":${str(r.args)},` +
     `"result":${str(r.result ?? null)},"error":${str(r.error ?? null)},"success":${r.success},"group":${str(r.group ?? null)},` +
     `"hook":${str(r.hook ?? null)},"cluster":${str(r.cluster ?? null)},"enqueuedAt":${r.enqueuedAt.getTime()},` +
-    `"startedAt":${r.startedAt.getTime()},"stoppedAt":${r.stoppedAt.getTime()}}`
+    `"startedAt":${r.startedAt.getTime()},"stoppedAt":${r.stoppedAt.getTime()}` +
+    (r.meta === undefined ? '}' : `,"meta":${str(str(r.meta))}}`)
   );
 }
 
+/** A control ttl as SET PX / PEXPIRE take it: whole milliseconds, '' for none. */
+function pxArg(ttlMs: number | null): string | number {
+  return ttlMs === null ? '' : Math.max(1, Math.ceil(ttlMs));
+}
+
 function decode(json: string): TaskRecord {
-  const raw = JSON.parse(json) as Omit<TaskRecord, 'enqueuedAt' | 'startedAt' | 'stoppedAt'> & {
+  const raw = JSON.parse(json) as Omit<TaskRecord, 'enqueuedAt' | 'startedAt' | 'stoppedAt' | 'meta'> & {
     enqueuedAt: number;
     startedAt: number;
     stoppedAt: number;
+    meta?: string;
   };
-  return {
+  const record: TaskRecord = {
     id: raw.id,
     name: raw.name,
     func: raw.func,
@@ -293,4 +352,6 @@ function decode(json: string): TaskRecord {
     stoppedAt: new Date(raw.stoppedAt),
     attemptCount: raw.attemptCount,
   };
+  if (typeof raw.meta === 'string') record.meta = JSON.parse(raw.meta) as TaskMeta;
+  return record;
 }

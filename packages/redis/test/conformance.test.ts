@@ -16,7 +16,7 @@ runBrokerSuite({
 
 runResultStoreSuite({
   name: 'RedisStore',
-  capabilities: { stats: true, ttl: true, control: false },
+  capabilities: { stats: true, ttl: true, control: true },
   create: async () => new RedisStore({ url, prefix, namespace: uniqueName('ns') }),
 });
 
