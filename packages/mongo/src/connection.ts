@@ -10,7 +10,7 @@ import {
 import { resolveMongoOptions, type MongoConnectionOptions, type ResolvedMongoOptions } from './options.js';
 
 /** The collections taskq keeps, each `<prefix>_<name>`. */
-export type CollectionName = 'queue' | 'results' | 'schedules' | 'stats';
+export type CollectionName = 'queue' | 'results' | 'schedules' | 'stats' | 'control' | 'control_sets';
 
 /**
  * The indexes each collection needs. createIndexes with an identical
@@ -39,6 +39,9 @@ export const INDEXES: Record<CollectionName, IndexDescription[]> = {
     { key: { nextRun: 1, _id: 1 }, name: 'nextRun' },
   ],
   stats: [{ key: { expiresAt: 1 }, name: 'expiresAt_ttl', expireAfterSeconds: 0 }],
+  // job control's values and sets: reads and claims hide expired documents at once, the TTL monitor deletes them later
+  control: [{ key: { expiresAt: 1 }, name: 'expiresAt_ttl', expireAfterSeconds: 0 }],
+  control_sets: [{ key: { expiresAt: 1 }, name: 'expiresAt_ttl', expireAfterSeconds: 0 }],
 };
 
 /** taskq's driver defaults; the URL's own parameters and `clientOptions` win over them. */

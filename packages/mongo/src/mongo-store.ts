@@ -18,6 +18,7 @@ import {
   type ScheduleQuery,
   type ScheduleStore,
   type StoreCapabilities,
+  type TaskMeta,
   type TaskRecord,
   type TaskState,
   type ThroughputBucket,
@@ -25,6 +26,7 @@ import {
 } from '@taskq/core';
 import { MongoBulkWriteError, type Collection, type Filter } from 'mongodb';
 import { MongoConnection } from './connection.js';
+import { ControlOps } from './control.js';
 import { guard, isDuplicateKey, withTimeout } from './errors.js';
 import type { MongoConnectionOptions } from './options.js';
 import { ScheduleOps } from './schedules.js';
@@ -33,34 +35,42 @@ import { deleteStat, getStats, setStat } from './stats.js';
 export type MongoStoreOptions = MongoConnectionOptions;
 
 /** A saved task in `<prefix>_results`: the record with `id` as `_id`, readable in any MongoDB tool. */
-export type ResultDoc = Omit<TaskRecord, 'id'> & {
+export type ResultDoc = Omit<TaskRecord, 'id' | 'meta'> & {
   _id: string;
   /** Hidden from every read once past; the TTL index deletes the document later. Null: kept. */
   expiresAt: Date | null;
+  /**
+   * The record's {@link TaskMeta} as JSON text, present only when the record has meta: one opaque value, as the
+   * contract asks (log fields may hold keys such as `$x` or `a.b` that MongoDB documents restrict).
+   */
+  meta?: string;
 };
 
-export const mongoStoreCapabilities: StoreCapabilities = Object.freeze({ stats: true, ttl: true, control: false });
+export const mongoStoreCapabilities: StoreCapabilities = Object.freeze({ stats: true, ttl: true, control: true });
 
 /** Tries of the save rule for one record when other writers keep changing it between steps. */
 const SAVE_TRIES = 5;
 
 /**
  * Task results in `<prefix>_results` (one document per task id), cluster
- * stats in `<prefix>_stats` and schedules in `<prefix>_schedules`: with the
- * MongoBroker a user keeps everything in MongoDB. It is also the cluster's
- * ScheduleStore.
+ * stats in `<prefix>_stats`, schedules in `<prefix>_schedules` and job
+ * control's values and sets in `<prefix>_control` and `<prefix>_control_sets`:
+ * with the MongoBroker a user keeps everything in MongoDB. It is also the
+ * cluster's ScheduleStore.
  */
 export class MongoStore extends BaseResultStore implements ScheduleStore {
   readonly capabilities = mongoStoreCapabilities;
   readonly connection: MongoConnection;
   readonly #results: Collection<ResultDoc>;
   readonly #schedules: ScheduleOps;
+  readonly #control: ControlOps;
 
   constructor(options: MongoStoreOptions = {}) {
     super();
     this.connection = new MongoConnection(options);
     this.#results = this.connection.collection<ResultDoc>('results');
     this.#schedules = new ScheduleOps(this.connection);
+    this.#control = new ControlOps(this.connection);
   }
 
   #call<T>(call: () => Promise<T>): Promise<T> {
@@ -125,17 +135,19 @@ export class MongoStore extends BaseResultStore implements ScheduleStore {
 
   async #saveExisting(record: TaskRecord, expiresAt: Date | null): Promise<number> {
     const { _id, attemptCount: _count, ...fields } = toDoc(record, 1, expiresAt);
+    // the overwrite replaces the meta too: a record saved without meta drops the failure's
+    const unsetMeta = fields.meta === undefined ? { $unset: { meta: '' as const } } : {};
     for (let attempt = 0; attempt < SAVE_TRIES; attempt++) {
       const now = new Date();
       const failure = await this.#results.findOneAndUpdate(
         { _id, success: false, ...this.#live(now) },
-        { $set: fields, $inc: { attemptCount: 1 } },
+        { $set: fields, $inc: { attemptCount: 1 }, ...unsetMeta },
         { returnDocument: 'after', projection: { attemptCount: 1 } },
       );
       if (failure) return failure.attemptCount;
       const expired = await this.#results.findOneAndUpdate(
         { _id, expiresAt: { $lte: now } },
-        { $set: { ...fields, attemptCount: 1 } },
+        { $set: { ...fields, attemptCount: 1 }, ...unsetMeta },
         { projection: { _id: 1 } },
       );
       if (expired) return 1;
@@ -335,6 +347,32 @@ export class MongoStore extends BaseResultStore implements ScheduleStore {
     await this.#call(() => deleteStat(this.connection, key));
   }
 
+  // ControlStore (capability `control`; arguments validated by BaseResultStore)
+
+  protected override async _claimValue(key: string, value: string, ttlMs: number | null): Promise<string | null> {
+    return this.#call(() => this.#control.claim(key, value, ttlMs));
+  }
+
+  protected override async _setValue(key: string, value: string, ttlMs: number | null): Promise<void> {
+    await this.#call(() => this.#control.set(key, value, ttlMs));
+  }
+
+  protected override async _getValues(keys: readonly string[]): Promise<Map<string, string>> {
+    return this.#call(() => this.#control.get(keys));
+  }
+
+  protected override async _deleteValue(key: string, expected: string | undefined): Promise<boolean> {
+    return this.#call(() => this.#control.delete(key, expected));
+  }
+
+  protected override async _listValues(prefix: string, limit: number): Promise<Map<string, string>> {
+    return this.#call(() => this.#control.list(prefix, limit));
+  }
+
+  protected override async _addMember(key: string, member: string, ttlMs: number | null): Promise<number> {
+    return this.#call(() => this.#control.addMember(key, member, ttlMs));
+  }
+
   // ScheduleStore
 
   async createSchedule(schedule: Schedule): Promise<Schedule> {
@@ -400,6 +438,8 @@ function toDoc(r: TaskRecord, attemptCount: number, expiresAt: Date | null): Res
     stoppedAt: r.stoppedAt,
     attemptCount,
     expiresAt,
+    // left out, not undefined: a client passed in may store undefined as null
+    ...(r.meta !== undefined ? { meta: JSON.stringify(r.meta) } : {}),
   };
 }
 
@@ -419,5 +459,6 @@ function fromDoc(doc: ResultDoc): TaskRecord {
     startedAt: doc.startedAt,
     stoppedAt: doc.stoppedAt,
     attemptCount: doc.attemptCount,
+    ...(typeof doc.meta === 'string' ? { meta: JSON.parse(doc.meta) as TaskMeta } : {}),
   };
 }

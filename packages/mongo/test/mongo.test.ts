@@ -262,6 +262,64 @@ describe('store', () => {
     const indexes = await raw.db(database).collection('taskq_schedules').indexes();
     expect(indexes.find((i) => i.name === 'name_unique')).toMatchObject({ unique: true });
   });
+
+  it('job control: values and sets are readable documents under the prefix, apart, with TTL indexes', async () => {
+    const database = freshDatabase('control');
+    const s = store(database, { prefix: 'app' });
+    const db = raw.db(database);
+    expect(await s.claimValue('fanin:g1', '{"of":2}', 60_000)).toBeNull();
+    expect(await s.addMember('fanin:g1', 'task-a', null)).toBe(1);
+    const value = await db.collection('app_control').findOne({ _id: 'fanin:g1' as never });
+    expect(value).toMatchObject({ value: '{"of":2}', expiresAt: expect.any(Date) });
+    expect(await db.collection('app_control_sets').findOne({ _id: 'fanin:g1' as never })).toEqual({
+      _id: 'fanin:g1',
+      members: ['task-a'],
+      expiresAt: null,
+    });
+    for (const name of ['app_control', 'app_control_sets']) {
+      const indexes = await db.collection(name).indexes();
+      expect(indexes.find((i) => i.name === 'expiresAt_ttl')).toMatchObject({ expireAfterSeconds: 0 });
+    }
+    // a value past its expiry is absent for every call even while its document is still there
+    await db
+      .collection('app_control')
+      .insertOne({ _id: 'dedup:old' as never, value: 'stale', expiresAt: new Date(Date.now() - 1000) });
+    expect(await s.getValues(['dedup:old'])).toEqual(new Map());
+    expect(await s.deleteValue('dedup:old', 'stale')).toBe(false);
+    expect(await s.claimValue('dedup:old', 'fresh', null)).toBeNull();
+    expect((await db.collection('app_control').findOne({ _id: 'dedup:old' as never }))?.value).toBe('fresh');
+  });
+
+  it('job control: of claims from separate clients exactly one wins; prefixes with regex characters list exactly', async () => {
+    const database = freshDatabase('claimvalue');
+    const stores = [1, 2, 3, 4].map(() => store(database, { clientOptions: {} }));
+    const answers = await Promise.all(stores.map((st, i) => st.claimValue('dedup:x', `c${i}`, null)));
+    expect(answers.filter((a) => a === null)).toHaveLength(1);
+    const sizes = await Promise.all(stores.map((st, i) => st.addMember('fanin:x', `m${i}`, 60_000)));
+    expect(sizes.sort()).toEqual([1, 2, 3, 4]);
+    await stores[0]!.setValue('a.b:1', 'dot', null);
+    await stores[0]!.setValue('aXb:1', 'not a dot', null);
+    expect(await stores[0]!.listValues('a.b:')).toEqual(new Map([['a.b:1', 'dot']]));
+  });
+
+  it('meta is kept as JSON text, only when saved; an overwrite without meta drops it', async () => {
+    const database = freshDatabase('meta');
+    const s = store(database);
+    const failure = makeFailure({
+      meta: { progress: 0.5, logs: [{ at: 1, level: 'info', message: 'x', fields: { 'a.b': 1, $c: 2 } }] },
+    });
+    const plain = makeRecord();
+    await s.saveMany([failure, plain]);
+    const docs = raw.db(database).collection('taskq_results');
+    expect(typeof (await docs.findOne({ _id: failure.id as never }))?.meta).toBe('string');
+    expect(await docs.findOne({ _id: plain.id as never })).not.toHaveProperty('meta');
+    expect((await s.get(failure.id))?.meta).toEqual(failure.meta);
+    const { meta: _meta, ...retried } = failure;
+    await s.saveMany([retried]);
+    const again = await s.get(failure.id);
+    expect(again?.attemptCount).toBe(2);
+    expect(again).not.toHaveProperty('meta');
+  });
 });
 
 describe('config alone swaps MongoDB in', () => {

@@ -185,6 +185,46 @@ describe('documents and queries', () => {
     expect(await c.findOneAndDelete({}, { sort: { p: 1 } })).toEqual({ _id: 'c', p: 0 });
     expect(await c.countDocuments()).toBe(3);
   });
+
+  it('an upsert whose filter misses an existing _id fails with E11000 (a claim); $addToSet upserts a set', async () => {
+    const db = client.db(dbName());
+    const values = db.collection<{ _id: string; value: string; expiresAt: Date | null }>('values');
+    const now = new Date();
+    const claim = (value: string, expiresAt: Date | null) =>
+      values.updateOne({ _id: 'k', expiresAt: { $lte: now } }, { $set: { value, expiresAt } }, { upsert: true });
+    // absent: inserted with the _id and the $set fields (a range condition adds no field)
+    expect((await claim('a', null)).upsertedId).toBe('k');
+    expect(await values.findOne({ _id: 'k' })).toEqual({ _id: 'k', value: 'a', expiresAt: null });
+    // held (the filter misses it): the insert collides on _id, the holder stays
+    await expect(claim('b', null)).rejects.toMatchObject({ code: 11000 });
+    await expect(
+      values.findOneAndUpdate(
+        { _id: 'k', $or: [{ expiresAt: { $lte: now } }] },
+        { $set: { value: 'c' } },
+        { upsert: true },
+      ),
+    ).rejects.toMatchObject({ code: 11000 });
+    expect((await values.findOne({ _id: 'k' }))?.value).toBe('a');
+    // expired: the filter matches and the update takes it
+    await values.updateOne({ _id: 'k' }, { $set: { expiresAt: new Date(now.getTime() - 1) } });
+    expect((await claim('d', null)).modifiedCount).toBe(1);
+    expect((await values.findOne({ _id: 'k' }))?.value).toBe('d');
+
+    const sets = db.collection<{ _id: string; members: string[]; expiresAt: Date | null }>('sets');
+    const add = (key: string, member: string) =>
+      sets.findOneAndUpdate(
+        { _id: key, $or: [{ expiresAt: null }, { expiresAt: { $gt: now } }] },
+        { $addToSet: { members: member }, $set: { expiresAt: null } },
+        { upsert: true, returnDocument: 'after' },
+      );
+    // the $or's branches add no field to the upserted document
+    expect(await add('s', 'x')).toEqual({ _id: 's', members: ['x'], expiresAt: null });
+    expect((await add('s', 'x'))?.members).toEqual(['x']);
+    expect((await add('s', 'y'))?.members).toEqual(['x', 'y']);
+    // an expired set misses the filter, so the upsert collides on _id as the claim did
+    await sets.updateOne({ _id: 's' }, { $set: { expiresAt: new Date(now.getTime() - 1) } });
+    await expect(add('s', 'z')).rejects.toMatchObject({ code: 11000 });
+  });
 });
 
 describe('fast paths agree with mingo', () => {
