@@ -105,6 +105,7 @@ async function upsert(
           started_at: eb.ref('excluded.started_at'),
           stopped_at: eb.ref('excluded.stopped_at'),
           expires_at: eb.ref('excluded.expires_at'),
+          meta: eb.ref('excluded.meta'),
           // an expired row counts as absent: the new save is attempt 1
           attempt_count: eb
             .case()

@@ -22,6 +22,15 @@ import {
   type TaskState,
 } from '@taskq/core';
 import { sql, type SelectQueryBuilder } from 'kysely';
+import {
+  addMember,
+  claimValue,
+  deleteValue,
+  getValues,
+  listValues,
+  purgeExpiredControl,
+  setValue,
+} from './control-ops.js';
 import { connect, type SqlConnectOptions, type SqlConnection, type SqlConnectionSource } from './connection.js';
 import { unavailable } from './errors.js';
 import { ensureMigrated } from './migrator.js';
@@ -32,7 +41,7 @@ import type { Database } from './tables.js';
 import { fromRow, live } from './task-rows.js';
 
 /** What the SQL store supports, on every dialect. */
-export const SQL_STORE_CAPABILITIES: StoreCapabilities = Object.freeze({ stats: true, ttl: true, control: false });
+export const SQL_STORE_CAPABILITIES: StoreCapabilities = Object.freeze({ stats: true, ttl: true, control: true });
 
 export interface SqlStoreOptions extends SqlConnectOptions {
   /** A URL (`sqlite:./taskq.sqlite`, `postgres://…`, `mysql://…`), a Kysely instance or a driver pool. */
@@ -41,8 +50,10 @@ export interface SqlStoreOptions extends SqlConnectOptions {
 
 /**
  * Task results in `<prefix>tasks` (one row per task id), cluster stats in
- * `<prefix>stats`, and schedules in `<prefix>schedules` (it is also the
- * cluster's ScheduleStore).
+ * `<prefix>stats`, schedules in `<prefix>schedules` (it is also the
+ * cluster's ScheduleStore), and job control's values and counted sets in
+ * `<prefix>control`, `<prefix>control_sets` and `<prefix>control_members`
+ * (see control-ops.ts).
  */
 export class SqlStore extends BaseResultStore implements ScheduleStore {
   readonly capabilities: StoreCapabilities = SQL_STORE_CAPABILITIES;
@@ -332,6 +343,50 @@ export class SqlStore extends BaseResultStore implements ScheduleStore {
 
   protected override async _deleteStat(key: string): Promise<void> {
     await this.#run('deleting a cluster stat', () => deleteStat(this.connection, key));
+  }
+
+  // Job control (ControlStore): the atomic statements are in control-ops.ts
+
+  protected override async _claimValue(key: string, value: string, ttlMs: number | null): Promise<string | null> {
+    const held = await this.#run('claiming a control value', () => claimValue(this.connection, key, value, ttlMs));
+    await this.#purgeControl();
+    return held;
+  }
+
+  protected override async _setValue(key: string, value: string, ttlMs: number | null): Promise<void> {
+    await this.#run('setting a control value', () => setValue(this.connection, key, value, ttlMs));
+    await this.#purgeControl();
+  }
+
+  protected override async _getValues(keys: readonly string[]): Promise<Map<string, string>> {
+    return this.#run('reading control values', () => getValues(this.connection, keys));
+  }
+
+  protected override async _deleteValue(key: string, expected: string | undefined): Promise<boolean> {
+    return this.#run('deleting a control value', () => deleteValue(this.connection, key, expected));
+  }
+
+  protected override async _listValues(prefix: string, limit: number): Promise<Map<string, string>> {
+    return this.#run('listing control values', () => listValues(this.connection, prefix, limit));
+  }
+
+  protected override async _addMember(key: string, member: string, ttlMs: number | null): Promise<number> {
+    const size = await this.#run('adding to a control set', () => addMember(this.connection, key, member, ttlMs));
+    await this.#purgeControl();
+    return size;
+  }
+
+  #controlPurgedAt = 0;
+
+  /**
+   * Expired control values and sets are invisible at once; they are deleted at most once a minute, by a writer.
+   * Best effort: a failed purge must not turn a claim or add that succeeded into an error (the next one retries).
+   */
+  async #purgeControl(): Promise<void> {
+    const now = Date.now();
+    if (now - this.#controlPurgedAt < 60_000) return;
+    this.#controlPurgedAt = now;
+    await purgeExpiredControl(this.connection, now).catch(() => {});
   }
 
   // ScheduleStore

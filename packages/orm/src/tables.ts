@@ -39,6 +39,8 @@ export interface TaskRow {
   attempt_count: number;
   /** Set for results saved with a TTL; an expired row counts as absent. */
   expires_at: number | null;
+  /** JSON of the record's TaskMeta (progress, logs, redrivenFrom); NULL when the record had none. */
+  meta: string | null;
 }
 
 export interface ScheduleRow {
@@ -65,6 +67,26 @@ export interface StatRow {
   expires_at: number;
 }
 
+/** A job-control value (ControlStore): `expires_at` NULL keeps it until deleted; an expired row counts as absent. */
+export interface ControlRow {
+  key: string;
+  value: string;
+  expires_at: number | null;
+}
+
+/** A counted set of job control (ControlStore.addMember): its expiry, and the row adds lock to serialise. */
+export interface ControlSetRow {
+  key: string;
+  expires_at: number | null;
+}
+
+/** A member of a counted set. `member_hash` (SHA-256 hex of the member) exists on MySQL/MariaDB only. */
+export interface ControlMemberRow {
+  set_key: string;
+  member: string;
+  member_hash?: string;
+}
+
 export interface MigrationRow {
   version: number;
   name: string;
@@ -77,6 +99,9 @@ export interface Database {
   tasks: TaskRow;
   schedules: ScheduleRow;
   stats: StatRow;
+  control: ControlRow;
+  control_sets: ControlSetRow;
+  control_members: ControlMemberRow;
   migrations: MigrationRow;
 }
 

@@ -25,11 +25,12 @@ export function toRow(record: TaskRecord, attemptCount: number, expiresAt: numbe
     stopped_at: record.stoppedAt.getTime(),
     attempt_count: attemptCount,
     expires_at: expiresAt,
+    meta: record.meta === undefined ? null : JSON.stringify(record.meta),
   };
 }
 
 export function fromRow(row: TaskRow): TaskRecord {
-  return {
+  const record: TaskRecord = {
     id: row.id,
     name: row.name,
     func: row.func,
@@ -45,4 +46,7 @@ export function fromRow(row: TaskRow): TaskRecord {
     stoppedAt: new Date(Number(row.stopped_at)),
     attemptCount: Number(row.attempt_count),
   };
+  // the key only when the record was saved with meta
+  if (row.meta !== null && row.meta !== undefined) record.meta = JSON.parse(row.meta) as TaskRecord['meta'];
+  return record;
 }

@@ -13,7 +13,8 @@ afterAll(async () => {
 async function emptyStore(url: string): Promise<SqlStore> {
   const store = await SqlStore.open({ connection: url });
   const { q, tables } = store.connection;
-  for (const table of ['tasks', 'stats', 'schedules'] as const) await q.deleteFrom(tables.name(table)).execute();
+  for (const table of ['tasks', 'stats', 'schedules', 'control', 'control_sets', 'control_members'] as const)
+    await q.deleteFrom(tables.name(table)).execute();
   return store;
 }
 

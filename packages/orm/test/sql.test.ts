@@ -284,6 +284,109 @@ for (const database of databases) {
       }
     });
 
+    it('job control is atomic across independent connections: one claim wins, adds count 1…N', async () => {
+      const url = database.url('ctl_');
+      const key = `dedup:${uniqueName('k')}`;
+      const setKey = `fanin:${uniqueName('s')}`;
+      let claims: (string | null)[];
+      let sizes: number[];
+      if (database.name === 'sqlite') {
+        // better-sqlite3 blocks its thread while it waits for the lock, so the other writer must be another process
+        await migrate(url);
+        const script = fileURLToPath(new URL('./support/sqlite-control.mjs', import.meta.url));
+        const outputs = await Promise.all(
+          ['a', 'b'].map((label) =>
+            run(process.execPath, [script, url, key, setKey, label, '10'], { timeout: 60_000 }),
+          ),
+        );
+        const results = outputs.map((o) => JSON.parse(o.stdout) as { claims: (string | null)[]; sizes: number[] });
+        claims = results.flatMap((r) => r.claims);
+        sizes = results.flatMap((r) => r.sizes);
+      } else {
+        const [a, b] = [ownPool(database, url), ownPool(database, url)];
+        const stores = await Promise.all(
+          [a, b].map((own) => SqlStore.open({ connection: own.source, ...own.options })),
+        );
+        try {
+          const calls = Array.from({ length: 20 }, (_, i) => stores[i % 2]!);
+          claims = await Promise.all(calls.map((s, i) => s.claimValue(key, `claimant-${i}`, null)));
+          sizes = await Promise.all(calls.map((s, i) => s.addMember(setKey, `member-${i}`, 60_000)));
+        } finally {
+          for (const s of stores) await s.close();
+          await a.close();
+          await b.close();
+        }
+      }
+      expect(claims.filter((c) => c === null)).toHaveLength(1);
+      const store = await SqlStore.open({ connection: url });
+      try {
+        const winner = (await store.getValues([key])).get(key);
+        expect(claims.filter((c) => c !== null && c !== winner)).toEqual([]);
+        expect([...sizes].sort((x, y) => x - y)).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
+      } finally {
+        await store.close();
+      }
+    });
+
+    it('control keys and values compare exactly; LIKE wildcards in a namespace are literal', async () => {
+      const store = await SqlStore.open({ connection: database.url('exact_') });
+      try {
+        const id = uniqueName('x');
+        await store.setValue(`n_1:${id}`, 'underscore', null);
+        await store.setValue(`nx1:${id}`, 'x', null);
+        await store.setValue(`N_1:${id}`, 'upper case', null);
+        expect([...(await store.listValues('n_1:')).entries()]).toEqual([[`n_1:${id}`, 'underscore']]);
+        await store.setValue(`k:${id}`, 'v', null);
+        await store.setValue(`k:${id} `, 'v ', null);
+        expect(await store.getValues([`k:${id}`, `k:${id} `])).toEqual(
+          new Map([
+            [`k:${id}`, 'v'],
+            [`k:${id} `, 'v '],
+          ]),
+        );
+        expect(await store.deleteValue(`k:${id}`, 'v ')).toBe(false);
+        expect(await store.deleteValue(`k:${id}`, 'v')).toBe(true);
+        expect(await store.getValues([`k:${id}`, `k:${id} `])).toEqual(new Map([[`k:${id} `, 'v ']]));
+        expect(await store.addMember(`set:${id}`, 'm', null)).toBe(1);
+        expect(await store.addMember(`set:${id}`, 'm ', null)).toBe(2);
+        expect(await store.addMember(`set:${id}`, 'M', null)).toBe(3);
+      } finally {
+        await store.close();
+      }
+    });
+
+    it('expired control values and sets are deleted from their tables by a later write', async () => {
+      const url = database.url('purge_');
+      const first = await SqlStore.open({ connection: url });
+      const id = uniqueName('p');
+      const { q, tables } = first.connection;
+      const rows = async () => [
+        ...(await q.selectFrom(tables.name('control')).select('key').where('key', '=', `v:${id}`).execute()),
+        ...(await q.selectFrom(tables.name('control_sets')).select('key').where('key', '=', `s:${id}`).execute()),
+        ...(await q
+          .selectFrom(tables.name('control_members'))
+          .select('member')
+          .where('set_key', '=', `s:${id}`)
+          .execute()),
+      ];
+      try {
+        await first.setValue(`v:${id}`, 'short', 50);
+        await first.addMember(`s:${id}`, 'm', 50);
+        expect(await rows()).toHaveLength(3);
+        await waitFor(async () => (await first.getValues([`v:${id}`])).size === 0, { message: 'value expired' });
+        // each store deletes at most once a minute: a new one writes, and deletes what expired
+        const second = await SqlStore.open({ connection: url });
+        try {
+          await second.setValue(`other:${id}`, 'x', null);
+          expect(await rows()).toEqual([]);
+        } finally {
+          await second.close();
+        }
+      } finally {
+        await first.close();
+      }
+    });
+
     if (database.name === 'postgres') {
       it('LISTEN/NOTIFY wakes a waiting dequeue on another connection pool', async () => {
         const url = database.url('notify_');

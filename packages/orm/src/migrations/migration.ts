@@ -1,6 +1,6 @@
 import { sql, type CreateTableBuilder, type Kysely } from 'kysely';
 import type { SqlDialectName } from '../options.js';
-import type { Database, Tables } from '../tables.js';
+import type { Database, TableKey, Tables } from '../tables.js';
 
 // What a numbered migration is and the DDL helpers migrations share. The migrator runs the list in
 // ./index.ts; migrations import only this file, so nothing here imports the migrator (no cycle).
@@ -30,7 +30,7 @@ export function withCharset<T extends CreateTableBuilder<string, never>>(builder
 /** Index names are prefixed (PostgreSQL names them per schema). MySQL has no CREATE INDEX IF NOT EXISTS. */
 export async function createIndex(
   context: MigrationContext,
-  table: 'queue' | 'tasks' | 'schedules' | 'stats',
+  table: Exclude<TableKey, 'migrations'>,
   suffix: string,
   columns: string[],
 ): Promise<void> {
