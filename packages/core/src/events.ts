@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
 import type { ErrorInfo } from './errors.js';
-import type { TaskMessage, TaskRecord } from './task/task.js';
+import type { TaskMessage, TaskMeta, TaskRecord } from './task/task.js';
 
 /**
  * Everything taskq tells listeners, in one typed map (Django Q's signals plus
@@ -21,6 +21,12 @@ export interface TaskqEvents {
     info: { taskId: string; name: string; func: string; queue: string; attempt: number; via: 'policy' | 'redelivery' },
   ];
   rejectedPackage: [info: { receipt: string; error: ErrorInfo }];
+  /** A running task in this process called `progress()` or `log()`: its meta so far. */
+  taskProgress: [info: { taskId: string; meta: TaskMeta }];
+  /** A task in this process was not run: cancelled (`q.cancel`) or expired (`expiresAt`). */
+  taskStopped: [
+    info: { taskId: string; name: string; func: string; reason: 'cancelled' | 'expired'; running: boolean },
+  ];
   reincarnation: [info: { part: string; error: ErrorInfo }];
   /**
    * A task execution finished and its result is saved — in ANY process sharing the broker: delivered through
@@ -45,6 +51,10 @@ export interface TaskFinishedEvent {
   attempt: number;
   /** No more attempts follow: a success, or a failure that is acknowledged for good. */
   final: boolean;
+  /** The error code of a failure (TASKQ_TASK_CANCELLED, TASKQ_TASK_EXPIRED, …). */
+  code?: string;
+  /** The task's last `progress()` value, when it reported one. */
+  progress?: unknown;
 }
 
 /**
@@ -70,6 +80,8 @@ export function finishedEventOf(record: TaskRecord, final: boolean): TaskFinishe
     success: record.success,
     attempt: record.attemptCount,
     final,
+    ...(record.error?.code === undefined ? {} : { code: record.error.code }),
+    ...(record.meta?.progress === undefined ? {} : { progress: record.meta.progress }),
   };
 }
 

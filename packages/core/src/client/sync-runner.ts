@@ -4,7 +4,8 @@ import type { WorkerOutcome } from '../cluster/jobs.js';
 import type { Runtime } from '../cluster/runtime.js';
 import { runWithTaskContext } from '../task/context.js';
 import { TaskRegistry } from '../task/registry.js';
-import type { TaskMessage } from '../task/task.js';
+import type { TaskMessage, TaskMeta } from '../task/task.js';
+import { checkProgress, makeLogEntry, TaskMetaBuilder } from '../control/progress.js';
 import { toTaskResult } from '../task/task-result.js';
 
 /**
@@ -36,16 +37,21 @@ export class SyncRunner {
     const { codec, config, events } = this.#runtime;
     const unpacked = codec.unpack(codec.pack(message));
     events.emit('preExecute', unpacked);
-    const { outcome, thrown } = await this.#execute(
+    const { outcome, thrown, meta } = await this.#execute(
       unpacked,
       message.timeout === undefined ? config.timeout : message.timeout,
     );
-    await this.#finisher.finish([{ message: unpacked, outcome }]);
+    const reported = meta.progress !== undefined || meta.logs !== undefined;
+    await this.#finisher.finish([{ message: unpacked, outcome, ...(reported ? { meta } : {}) }]);
     if (!outcome.ok) throw thrown;
   }
 
-  async #execute(message: TaskMessage, timeout: number | null): Promise<{ outcome: WorkerOutcome; thrown?: unknown }> {
+  async #execute(
+    message: TaskMessage,
+    timeout: number | null,
+  ): Promise<{ outcome: WorkerOutcome; thrown?: unknown; meta: TaskMeta }> {
     const startedAt = Date.now();
+    const meta = new TaskMetaBuilder();
     const controller = new AbortController();
     const timer =
       timeout === null
@@ -64,14 +70,16 @@ export class SyncRunner {
         group: message.group ?? null,
         attempt: message.attempt ?? 1,
         signal: controller.signal,
+        progress: (value: unknown) => meta.setProgress(checkProgress(value)),
+        log: (level: unknown, text: unknown, fields?: unknown) => meta.addLog(makeLogEntry(level, text, fields)),
       };
       const value = await runWithTaskContext(context, () => fn(...message.args));
       const result = this.#runtime.serializer.serialize(value);
-      return { outcome: { ok: true, result, startedAt, stoppedAt: Date.now(), threadId: 0 } };
+      return { outcome: { ok: true, result, startedAt, stoppedAt: Date.now(), threadId: 0 }, meta: meta.meta };
     } catch (error) {
       const timedOut = controller.signal.aborted;
       const outcome = { ok: false, error: toErrorInfo(error), timedOut, startedAt, stoppedAt: Date.now(), threadId: 0 };
-      return { outcome, thrown: error };
+      return { outcome, thrown: error, meta: meta.meta };
     } finally {
       clearTimeout(timer);
     }

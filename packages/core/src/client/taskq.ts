@@ -10,7 +10,36 @@ import { assertOptionValues } from '../task/option-values.js';
 import { taskNameOf, type AnyFunction, type TaskRef } from '../task/task-ref.js';
 import { LINK_OPTION_KEYS, assertTaskOptions } from '../task/task-options.js';
 import { TaskRegistry } from '../task/registry.js';
-import type { ChainLink, LinkOptions, RetryPolicy, TaskMessage, TaskRecord, TaskResult } from '../task/task.js';
+import type {
+  ChainLink,
+  DedupMode,
+  LinkOptions,
+  RetryPolicy,
+  TaskMessage,
+  TaskMeta,
+  TaskRecord,
+  TaskResult,
+} from '../task/task.js';
+import { fanInCallbackId, fanInMemberId, type FanInFailurePolicy, type FanInSpec } from '../control/fan-in.js';
+import { controlKeys, FANIN_TTL_MS } from '../control/keys.js';
+import {
+  cancelGroup,
+  cancelTask,
+  claimDedupKey,
+  pauseQueue,
+  pausedQueues,
+  releaseDedupKeys,
+  requireControl,
+  resumeQueue,
+  taskProgress,
+} from './job-control.js';
+import {
+  listDeadLetters,
+  redriveDeadLetters,
+  type DeadLetterPage,
+  type DeadLetterQuery,
+  type Redriven,
+} from './dead-letters.js';
 import { toTaskResult } from '../task/task-result.js';
 import { createSchedulerPart, runtimeEnqueue, scheduleStoreOf } from '../scheduler/cluster-part.js';
 import { bindScheduleApi, type ScheduleApi } from '../scheduler/schedule-api.js';
@@ -37,6 +66,53 @@ export interface TaskOptions extends LinkOptions {
   /** Deliver no earlier than this time. */
   runAt?: Date;
   retry?: RetryPolicy;
+  /**
+   * Idempotent enqueue: while a task enqueued with this key is waiting or running, enqueueing another with the
+   * same key returns the existing task's id and enqueues nothing (atomic across processes). See `dedup`.
+   */
+  dedupKey?: string;
+  /**
+   * How long the key holds: `'active'` (default) until the task is done for good, `'queued'` until it starts,
+   * `{ ttlMs }` for that long after this enqueue whatever the task does.
+   */
+  dedup?: DedupMode;
+  /** A task not started within this many ms never runs: it is saved as expired (TASKQ_TASK_EXPIRED). */
+  expiresIn?: number;
+  /** A task not started by this time never runs: it is saved as expired (TASKQ_TASK_EXPIRED). */
+  expiresAt?: Date;
+}
+
+/** One member of a fan-in group: `q.group([...members], { then })`. */
+export interface GroupMember {
+  task: TaskInput;
+  args?: unknown[];
+  options?: LinkOptions;
+}
+
+export interface FanInOptions {
+  /** The callback: runs once after every member is done, called as `then(results, ...args)`. */
+  then: ChainStep;
+  /**
+   * A member that failed for good (or was cancelled or expired): `'run'` (default) calls the callback anyway,
+   * that member's slot holding `{ failed: true, id, code, message }`; `'skip'` does not run it and saves it as
+   * failed with TASKQ_GROUP_MEMBER_FAILED.
+   */
+  onFailure?: FanInFailurePolicy;
+  /** The group label the members are saved under (default: the group's id). */
+  group?: string;
+  /** The queue for the members and the callback. */
+  cluster?: string;
+}
+
+export interface FanInGroup {
+  /** The fan-in group's id. */
+  id: string;
+  /** The group label members are saved under (`fetchGroup`, `cancelGroup`). */
+  group: string;
+  /** Member task ids, in input order. */
+  ids: string[];
+  /** The callback's task id: `q.result(callbackId, { wait })` waits for the whole group. */
+  callbackId: string;
 }
 
 export type TaskInput<F extends AnyFunction = AnyFunction> = string | TaskRef<F>;
@@ -216,8 +292,8 @@ export class Taskq {
   async enqueue(task: string, args?: unknown[], options?: TaskOptions): Promise<string>;
   async enqueue(task: TaskInput, args: unknown[] = [], options: TaskOptions = {}): Promise<string> {
     const message = this.#message(task, args, options);
-    await this.#dispatch([{ message, options }]);
-    return message.id;
+    const [id] = await this.#dispatch([{ message, options }]);
+    return id as string;
   }
 
   /** Queues many tasks in as few broker round trips as the broker allows. Returns their ids in order. */
@@ -226,8 +302,7 @@ export class Taskq {
       message: this.#message(item.task, item.args ?? [], item.options ?? {}),
       options: item.options ?? {},
     }));
-    await this.#dispatch(prepared);
-    return prepared.map((p) => p.message.id);
+    return this.#dispatch(prepared);
   }
 
   /** The task's return value, or undefined while it has no successful result. Falsy values are results. */
@@ -385,6 +460,109 @@ export class Taskq {
     return id;
   }
 
+  /**
+   * Cancels a task by id or name: a waiting task never runs, a running one — on any cluster — has its
+   * `AbortSignal` fired within a guard cycle and its thread terminated if it does not stop (like a timeout).
+   * It is saved as cancelled (TASKQ_TASK_CANCELLED), its hook runs, it is not retried and its chain stops.
+   * Resolves false when the task (by id) already finished for good.
+   */
+  async cancel(idOrName: string): Promise<boolean> {
+    return cancelTask(await this.runtime(), idOrName);
+  }
+
+  /** Cancels every task of the group enqueued so far, waiting or running, on any cluster. */
+  async cancelGroup(group: string): Promise<void> {
+    await cancelGroup(await this.runtime(), group);
+  }
+
+  /**
+   * Pauses a queue (default: this client's `cluster`) on every cluster that serves it: they stop claiming
+   * within a guard cycle, running tasks finish, enqueueing still works.
+   */
+  async pauseQueue(queue: string = this.config.cluster): Promise<void> {
+    await pauseQueue(await this.runtime(), queue);
+  }
+
+  /** Resumes a paused queue; false when it was not paused. */
+  async resumeQueue(queue: string = this.config.cluster): Promise<boolean> {
+    return resumeQueue(await this.runtime(), queue);
+  }
+
+  /** The paused queues and since when. */
+  async pausedQueues(): Promise<{ queue: string; since: Date }[]> {
+    return pausedQueues(await this.runtime());
+  }
+
+  /** A task's `progress()` value and `log()` lines: live while it runs, from its record after. Null when none. */
+  async progress(id: string): Promise<TaskMeta | null> {
+    return taskProgress(await this.runtime(), id);
+  }
+
+  /** Failed tasks with no attempt left (not yet redriven), newest first, by func, error code and time. */
+  async deadLetters<R = unknown>(
+    query: DeadLetterQuery = {},
+  ): Promise<{ records: TaskResult<R>[]; nextCursor: string | null }> {
+    const runtime = await this.runtime();
+    const page: DeadLetterPage = await listDeadLetters(runtime, query);
+    return { records: page.records.map((r) => toTaskResult<R>(r, runtime.serializer)), nextCursor: page.nextCursor };
+  }
+
+  /**
+   * Enqueues dead letters again — by ids, or every one a query matches (up to `max`, default 10,000) — as new
+   * tasks linked to their originals (`meta.redrivenFrom`). Each dead letter is redriven at most once.
+   */
+  async redrive(target: readonly string[] | DeadLetterQuery, options: { max?: number } = {}): Promise<Redriven[]> {
+    return redriveDeadLetters(await this.runtime(), target, options);
+  }
+
+  /**
+   * Fan-in (Celery's chord): runs the members in parallel and, once every one is done for good, the `then`
+   * callback exactly once with their results in input order (`then(results, ...args)`), wherever they ran.
+   * Members are always saved (the callback reads their results from the store).
+   */
+  async group(members: readonly GroupMember[], options: FanInOptions): Promise<FanInGroup> {
+    if (members.length === 0) throw new TaskqError(ErrorCodes.INVALID_ARGUMENT, 'group() needs at least one member.');
+    if (options?.then === undefined) {
+      throw new TaskqError(
+        ErrorCodes.INVALID_ARGUMENT,
+        'group() needs `then`, the callback that receives the results (use enqueueMany with a `group` option otherwise).',
+      );
+    }
+    const onFailure = options.onFailure ?? 'run';
+    if (onFailure !== 'run' && onFailure !== 'skip') {
+      throw new TaskqError(ErrorCodes.INVALID_ARGUMENT, "group() `onFailure` must be 'run' or 'skip'.");
+    }
+    assertTaskOptions(options.then.options ?? {}, LINK_OPTION_KEYS);
+    assertOptionValues((options.then.options ?? {}) as Record<string, unknown>);
+    const runtime = await this.runtime();
+    requireControl(runtime.store, 'group() with `then`');
+    const id = newTaskId();
+    const group = options.group ?? id;
+    const prepared = members.map((member, index) => {
+      assertTaskOptions(member.options ?? {}, LINK_OPTION_KEYS);
+      const memberOptions: TaskOptions = { ...member.options, group, save: true };
+      if (options.cluster !== undefined) memberOptions.cluster = options.cluster;
+      const message = this.#message(member.task, member.args ?? [], memberOptions);
+      message.id = fanInMemberId(id, index);
+      message.fanIn = { id, index, count: members.length };
+      return { message, options: memberOptions };
+    });
+    const then: ChainLink = { func: taskNameOf(options.then.task), args: options.then.args ?? [] };
+    if (options.then.options !== undefined) then.options = options.then.options;
+    const spec: FanInSpec = {
+      count: members.length,
+      then,
+      onFailure,
+      group,
+      callbackId: fanInCallbackId(id),
+      ...(options.cluster === undefined ? {} : { cluster: options.cluster }),
+    };
+    // The spec is stored before any member can finish and look for it.
+    await runtime.store.setValue(controlKeys.fanInSpec(id), JSON.stringify(spec), FANIN_TTL_MS);
+    await this.#dispatch(prepared);
+    return { id, group, ids: prepared.map((p) => p.message.id), callbackId: spec.callbackId };
+  }
+
   /** A cluster that runs this client's tasks; `start()` it. */
   cluster(options: ClusterOptions = {}): ClusterHandle {
     const handle = new ClusterHandle(this, options);
@@ -414,19 +592,49 @@ export class Taskq {
     assertTaskOptions(options);
     const parts: Parameters<typeof buildTaskMessage>[0] = { func, args, options };
     if (options.cluster !== undefined) parts.cluster = options.cluster;
-    return buildTaskMessage(parts);
+    const message = buildTaskMessage(parts);
+    if (options.dedupKey !== undefined) message.dedup = { key: options.dedupKey, mode: options.dedup ?? 'active' };
+    if (options.expiresAt !== undefined) message.expiresAt = options.expiresAt.getTime();
+    if (options.expiresIn !== undefined) message.expiresAt = Date.now() + options.expiresIn;
+    return message;
   }
 
-  async #dispatch(items: readonly { message: TaskMessage; options: TaskOptions }[]): Promise<void> {
+  /**
+   * Sends the messages and returns each one's id: its own, or — for a message whose dedup key another waiting
+   * or running task holds — that task's id (and the message is not sent).
+   */
+  async #dispatch(items: readonly { message: TaskMessage; options: TaskOptions }[]): Promise<string[]> {
     const runtime = await this.runtime();
-    for (const { message } of items) runtime.events.emit('preEnqueue', message);
+    const ids = items.map((i) => i.message.id);
+    let toSend = items;
+    const claimed: TaskMessage[] = [];
+    if (items.some((i) => i.message.dedup !== undefined)) {
+      requireControl(runtime.store, 'dedupKey');
+      const kept: (typeof items)[number][] = [];
+      for (const [index, item] of items.entries()) {
+        const holder = item.message.dedup === undefined ? null : await claimDedupKey(runtime, item.message);
+        if (holder !== null) {
+          ids[index] = holder;
+          continue;
+        }
+        if (item.message.dedup !== undefined) claimed.push(item.message);
+        kept.push(item);
+      }
+      toSend = kept;
+    }
+    for (const { message } of toSend) runtime.events.emit('preEnqueue', message);
     // With an active OpenTelemetry trace each message carries its context; without one this is a no-op.
     const spans = startEnqueueSpans(
-      items.map((i) => i.message),
+      toSend.map((i) => i.message),
       this.config.cluster,
     );
-    const sending = this.#send(runtime, items);
-    return spans === null ? sending : endEnqueueSpans(spans, sending);
+    const sending = this.#send(runtime, toSend).catch(async (error: unknown) => {
+      // Not sent: free the keys so a retry of this enqueue is not answered with an id that never existed.
+      if (claimed.length > 0) await releaseDedupKeys(runtime, claimed);
+      throw error;
+    });
+    await (spans === null ? sending : endEnqueueSpans(spans, sending));
+    return ids;
   }
 
   async #send(runtime: Runtime, items: readonly { message: TaskMessage; options: TaskOptions }[]): Promise<void> {

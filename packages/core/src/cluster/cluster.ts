@@ -9,6 +9,8 @@ import { LeaseKeeper } from './lease-keeper.js';
 import { Monitor } from './monitor.js';
 import { WorkerPool } from './pool.js';
 import { Pusher } from './pusher.js';
+import { ControlView } from '../control/control-view.js';
+import { ProgressKeeper } from '../control/progress-keeper.js';
 import type { Runtime } from './runtime.js';
 import { statKey, type ClusterStat, type ClusterStatus } from '../stats/cluster-stat.js';
 
@@ -52,6 +54,8 @@ export class Cluster {
   #monitor: Monitor | null = null;
   #pusher: Pusher | null = null;
   #leases: LeaseKeeper | null = null;
+  #control: ControlView | null = null;
+  #progress: ProgressKeeper | null = null;
   #pusherAbort = new AbortController();
   #partsAbort = new AbortController();
   /** Running loops by part name; a part missing here while its runner is registered has died. */
@@ -107,6 +111,12 @@ export class Cluster {
       throw error;
     });
     this.#startedAt = Date.now();
+    const control = new ControlView(store, logger);
+    this.#control = control;
+    // Read the marks before the first claim: a paused queue claims nothing, a cancelled task never starts.
+    await control.refresh();
+    const progress = new ProgressKeeper(store, events, logger);
+    this.#progress = progress;
     this.#pool = new WorkerPool({
       workers: config.workers,
       concurrency: config.concurrency,
@@ -117,6 +127,7 @@ export class Cluster {
       execArgv: config.workerExecArgv,
       events,
       logger,
+      onProgress: (update) => progress.update(update),
     });
     const pool = this.#pool;
     // The threads import the modules too (their own loader): one that cannot stops the start the same way.
@@ -132,7 +143,7 @@ export class Cluster {
     );
     const prune = config.saveLimit > 0 ? () => store.prune({ keep: config.saveLimit, per: config.saveLimitPer }) : null;
     this.#monitor = new Monitor(finisher, broker, this.#leases, logger, prune);
-    this.#pusher = new Pusher(this.runtime, pool, this.#monitor, this.#leases);
+    this.#pusher = new Pusher(this.runtime, pool, this.#monitor, this.#leases, { view: control, progress, finisher });
     const pusher = this.#pusher;
     this.#monitor.onSaved = () => pusher.notifySpace();
     this.#pusherAbort = new AbortController();
@@ -204,6 +215,7 @@ export class Cluster {
     }
     if (this.#guardTimer) clearInterval(this.#guardTimer);
     this.#guardTimer = null;
+    this.#progress?.close();
     if (drained) await within(pool.close());
     this.#status = 'Stopped';
     if (!hard) await within(this.#publishStat());
@@ -250,6 +262,7 @@ export class Cluster {
       startedAt: this.#startedAt,
       updatedAt: Date.now(),
       brokerUnreachableSince: this.#pusher?.outageSince ?? null,
+      paused: this.#pusher?.paused ?? false,
       memory: { rssBytes: memory.rss, heapUsedBytes: memory.heapUsed, threads: pool?.threadMemory() ?? [] },
     };
   }
@@ -279,7 +292,33 @@ export class Cluster {
       }
     }
     await this.#leases?.tick();
+    await this.#applyControl();
     await this.#publishStat();
+  }
+
+  /** Reads the cancel and pause marks (one store call) and cancels the running tasks they name. */
+  async #applyControl(): Promise<void> {
+    const control = this.#control;
+    const pool = this.#pool;
+    if (control === null || pool === null) return;
+    await control.refresh();
+    if (!control.hasCancels) return;
+    const cancelled: { id: string; name: string; func: string }[] = [];
+    pool.cancel((job) => {
+      const hit = control.isCancelled({ id: job.id, name: job.name, group: job.group, enqueuedAt: job.enqueuedAt });
+      if (hit) cancelled.push(job);
+      return hit;
+    });
+    for (const job of cancelled) {
+      this.runtime.logger.info('cancelling a running task', { id: job.id, name: job.name, func: job.func });
+      this.runtime.events.emit('taskStopped', {
+        taskId: job.id,
+        name: job.name,
+        func: job.func,
+        reason: 'cancelled',
+        running: true,
+      });
+    }
   }
 
   async #publishStat(): Promise<void> {

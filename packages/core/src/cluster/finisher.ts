@@ -3,11 +3,14 @@ import { reportFailure } from '../observability/reporters.js';
 import { buildTaskMessage, type MessageParts } from '../task/message.js';
 import type { ErrorInfo } from '../errors.js';
 import { eventChannelOf, finishedEventOf, type TaskEventChannel, type TaskFinishedEvent } from '../events.js';
-import type { TaskMessage, TaskRecord } from '../task/task.js';
+import type { TaskMessage, TaskMeta, TaskRecord } from '../task/task.js';
 import { ITER_GROUP_PREFIX } from '../store/result-store.js';
 import type { Runtime } from './runtime.js';
 import type { ResolvedConfig } from '../config/config.js';
 import type { WorkerOutcome } from './jobs.js';
+import { completeFanInMember } from '../control/fan-in.js';
+import { controlKeys } from '../control/keys.js';
+import { isStoppedCode } from '../control/stopped.js';
 
 /** A finished execution on its way to the store and the broker. */
 export interface FinishedTask {
@@ -15,6 +18,8 @@ export interface FinishedTask {
   /** Broker receipt; absent in sync mode. */
   receipt?: string;
   outcome: WorkerOutcome & { lost?: boolean };
+  /** What the task reported with `progress()`/`log()` while it ran, saved with its record. */
+  meta?: TaskMeta | undefined;
 }
 
 /** Runs hook tasks: on the worker pool in a cluster, inline in sync mode. */
@@ -57,15 +62,18 @@ export class TaskFinisher {
       const item = batch[i] as FinishedTask;
       const record = records[i] as TaskRecord;
       record.attemptCount = attemptCounts[i] ?? record.attemptCount;
-      const final = this.isFinal(item.message, record, item.outcome.lost === true);
+      // Cancelled or expired: final whatever the retry budget says, and the chain stops here.
+      const stopped = item.outcome.stopped !== undefined;
+      const final = stopped || this.isFinal(item.message, record, item.outcome.lost === true);
       // Not final: either re-sent now by a retry policy (acknowledge this delivery) or left for redelivery.
       const resentAfterMs = final ? null : await this.#retryWithPolicy(item, record);
       const acknowledge = final || resentAfterMs !== null;
       if (acknowledge && item.receipt !== undefined) acknowledged.push(item.receipt);
       // The trace continues from the execution's span when the thread recorded one (see observability/).
       const trace = item.outcome.trace ?? item.message.trace;
-      if (final && item.message.chain?.length) followUps.push(this.#advanceChain(item.message, trace));
+      if (final && !stopped && item.message.chain?.length) followUps.push(this.#advanceChain(item.message, trace));
       if (final && item.message.iter) followUps.push(this.#collateIter(item.message));
+      if (final) followUps.push(...this.jobControlFollowUps(item.message));
       if (item.message.hook) followUps.push(this.#hook(item.message.hook, record, trace));
       if (!record.success) this.#failed(item, record, final, resentAfterMs);
       finished.push(finishedEventOf(record, final || item.receipt === undefined));
@@ -97,6 +105,29 @@ export class TaskFinisher {
 
   #channel: { value: TaskEventChannel | null } | undefined;
 
+  /**
+   * What job control does once a task is done for good: release its dedup key (unless it holds for a fixed
+   * time) and count it in its fan-in group. Only tasks that use them pay. The pusher calls this for replays
+   * too, so a crash between the save and these steps is repaired when the package comes back.
+   */
+  jobControlFollowUps(message: TaskMessage): Promise<void>[] {
+    const steps: Promise<void>[] = [];
+    const warn = (what: string) => (error: unknown) =>
+      this.runtime.logger.warn(what, { id: message.id, error: (error as Error).message });
+    const dedup = message.dedup;
+    if (dedup !== undefined && typeof dedup.mode === 'string') {
+      steps.push(
+        this.runtime.store
+          .deleteValue(controlKeys.dedup(dedup.key), message.id)
+          .then(() => undefined, warn('could not release the dedup key of a finished task')),
+      );
+    }
+    if (message.fanIn !== undefined) {
+      steps.push(completeFanInMember(this.runtime, message).catch(warn('could not complete a fan-in group member')));
+    }
+    return steps;
+  }
+
   toRecord(item: FinishedTask): TaskRecord {
     const { message, outcome } = item;
     return {
@@ -114,6 +145,7 @@ export class TaskFinisher {
       startedAt: new Date(outcome.startedAt),
       stoppedAt: new Date(outcome.stoppedAt),
       attemptCount: message.attempt ?? 1,
+      ...metaOf(item),
     };
   }
 
@@ -124,6 +156,8 @@ export class TaskFinisher {
   #failure(item: FinishedTask): ErrorInfo {
     const { message, outcome } = item;
     const error = outcome.error ?? { name: 'Error', message: 'unknown failure' };
+    // Cancelled and expired tasks are final: no retry budget, so nothing reads them as awaiting a retry.
+    if (outcome.stopped !== undefined) return error;
     const info: ErrorInfo = { ...error, maxAttempts: message.maxAttempts ?? this.runtime.config.maxAttempts };
     // A lost task is not its own failure: ackFailure does not end it (see isFinal).
     if (outcome.lost !== true && (message.ackFailure ?? this.runtime.config.ackFailures)) info.ackFailure = true;
@@ -249,6 +283,11 @@ export class TaskFinisher {
    */
   #failed(item: FinishedTask, record: TaskRecord, final: boolean, resentAfterMs: number | null): void {
     const { config, events, logger } = this.runtime;
+    if (item.outcome.stopped !== undefined) {
+      // Asked for, not an error: no warning and nothing sent to error reporters.
+      logger.info(`task ${item.outcome.stopped}`, { id: record.id, name: record.name, func: record.func });
+      return;
+    }
     const reporters = this.runtime.reporters ?? (Array.isArray(config.errorReporters) ? config.errorReporters : []);
     // Without a receipt (sync mode) nothing redelivers the task: this failure is its last.
     const retried = !final && item.receipt !== undefined;
@@ -281,6 +320,13 @@ export class TaskFinisher {
   }
 }
 
+/** The record's `meta`: progress and logs the task reported, and the dead letter it was redriven from. */
+function metaOf(item: FinishedTask): { meta?: TaskMeta } {
+  const redrivenFrom = item.message.redrivenFrom;
+  if (item.meta === undefined && redrivenFrom === undefined) return {};
+  return { meta: { ...item.meta, ...(redrivenFrom === undefined ? {} : { redrivenFrom }) } };
+}
+
 /** The group of an iter's sub-tasks; stores never prune it (see ResultStore.prune). */
 export function iterGroup(iterId: string): string {
   return `${ITER_GROUP_PREFIX}${iterId}`;
@@ -305,10 +351,11 @@ export function awaitsRetry(record: TaskRecord): boolean {
 export function isFinalState(
   config: Pick<ResolvedConfig, 'ackFailures' | 'maxAttempts'>,
   message: TaskMessage,
-  state: Pick<TaskRecord, 'success' | 'attemptCount'>,
+  state: Pick<TaskRecord, 'success' | 'attemptCount'> & { error?: ErrorInfo | null },
   lost = false,
 ): boolean {
   if (state.success) return true;
+  if (isStoppedCode(state.error?.code)) return true;
   if (!lost && (message.ackFailure ?? config.ackFailures)) return true;
   const maxAttempts = message.maxAttempts ?? config.maxAttempts;
   return maxAttempts > 0 && state.attemptCount >= maxAttempts;

@@ -1,5 +1,5 @@
 import type { ErrorInfo } from '../errors.js';
-import type { TaskRecord } from '../task/task.js';
+import type { TaskLogEntry, TaskRecord } from '../task/task.js';
 
 /** What the main thread sends a worker thread: data only, nothing that needs `instanceof`. */
 export interface ExecuteJob {
@@ -13,6 +13,8 @@ export interface ExecuteJob {
   group: string | null;
   attempt: number;
   timeoutMs: number | null;
+  /** When the task was enqueued (ms): cancel marks apply to tasks enqueued before them. */
+  enqueuedAt: number;
   /** Present only when the task message carries a trace context: the thread starts a span as its child. */
   trace?: { carrier: Record<string, string>; queue: string };
 }
@@ -39,6 +41,8 @@ export interface WorkerOutcome {
   error?: ErrorInfo;
   /** The task's own AbortSignal fired at its timeout and the task gave up. */
   timedOut?: boolean;
+  /** Not run to its end on purpose: cancelled (while waiting or running) or expired before it started. Final. */
+  stopped?: 'cancelled' | 'expired';
   startedAt: number;
   stoppedAt: number;
   threadId: number;
@@ -50,7 +54,13 @@ export interface WorkerOutcome {
 export type WorkerMessage =
   | { taskq: 'started'; key: string; threadId: number; at: number }
   | { taskq: 'memory'; threadId: number; heapUsedBytes: number; heapTotalBytes: number }
+  /** A running task called `progress(value)` (already checked and bounded in the thread). */
+  | { taskq: 'progress'; taskId: string; value: unknown }
+  /** A running task called `log(level, message, fields)`. */
+  | { taskq: 'log'; taskId: string; entry: TaskLogEntry }
   | { taskq: 'spawned'; threadId: number }
+  /** The thread runs the execution named in a cancel notice and aborted its signal. */
+  | { taskq: 'cancelling'; key: string; threadId: number }
   /** The thread imported the task modules and the serializer (once, at start-up), or could not. */
   | { taskq: 'loaded'; threadId: number }
   | { taskq: 'load-failed'; threadId: number; error: ErrorInfo }
@@ -65,4 +75,11 @@ export interface WorkerData {
   memoryReportMs: number;
   /** Retire the thread after this many tasks (0 = never). */
   recycle: number;
+  /** The BroadcastChannel on which the main thread names running executions to cancel (their `key`). */
+  cancelChannel: string;
+}
+
+/** What the main thread posts on the cancel channel. */
+export interface CancelNotice {
+  key: string;
 }

@@ -1,5 +1,7 @@
 import { Piscina } from 'piscina';
-import type { Worker } from 'node:worker_threads';
+import { randomUUID } from 'node:crypto';
+import { BroadcastChannel, type Worker } from 'node:worker_threads';
+import type { ProgressUpdate } from '../control/progress-keeper.js';
 import { ErrorCodes, TaskqError, toErrorInfo, type ErrorCode } from '../errors.js';
 import type { TaskqEmitter } from '../events.js';
 import type { Logger } from '../logger.js';
@@ -17,6 +19,8 @@ export interface WorkerPoolOptions {
   execArgv: string[];
   events: TaskqEmitter;
   logger: Logger;
+  /** Receives running tasks' `progress()` and `log()` calls. */
+  onProgress?: (update: ProgressUpdate) => void;
 }
 
 /** How long a task may ignore its aborted signal before its thread is terminated. */
@@ -31,6 +35,8 @@ interface InFlight {
   threadId: number | null;
   startedAt: number | null;
   timedOut: boolean;
+  /** Cancelled while in the pool: its thread is told, and terminated if the task does not stop in time. */
+  cancelled: boolean;
   killTimer?: NodeJS.Timeout;
 }
 
@@ -67,6 +73,8 @@ export class WorkerPool {
   readonly #loaded: Promise<void>;
   #settleLoaded: (error?: TaskqError) => void = () => {};
   #loadSettled = false;
+  /** How cancel notices reach the threads (each thread aborts the signal of the execution it runs). */
+  readonly #cancelChannel: BroadcastChannel;
 
   constructor(options: WorkerPoolOptions) {
     this.#options = options;
@@ -78,11 +86,15 @@ export class WorkerPool {
       };
     });
     this.#loaded.catch(() => {}); // for ready(); never an unhandled rejection when nobody waits
+    const cancelChannel = `taskq-cancel:${randomUUID()}`;
+    this.#cancelChannel = new BroadcastChannel(cancelChannel);
+    this.#cancelChannel.unref();
     const workerData: WorkerData = {
       tasks: options.taskModules,
       serializer: options.serializer,
       memoryReportMs: 1000,
       recycle: options.recycle,
+      cancelChannel,
     };
     this.#piscina = new Piscina({
       filename: new URL('./worker-thread.js', import.meta.url).href,
@@ -112,7 +124,7 @@ export class WorkerPool {
 
   /** Executes a task; never rejects: failures, timeouts and lost threads come back as outcomes. */
   async execute(job: ExecuteJob): Promise<ExecutionOutcome> {
-    const entry: InFlight = { job, threadId: null, startedAt: null, timedOut: false };
+    const entry: InFlight = { job, threadId: null, startedAt: null, timedOut: false, cancelled: false };
     this.#inFlight.set(job.key, entry);
     try {
       for (let attempt = 0; ; attempt++) {
@@ -123,6 +135,7 @@ export class WorkerPool {
           return outcome;
         } catch (error) {
           if (this.#destroyed) return { ...this.#lostOutcome(entry, error), aborted: true };
+          if (entry.cancelled && entry.killTimer !== undefined && !entry.timedOut) return this.#cancelledOutcome(entry);
           if (entry.timedOut) return this.#timeoutOutcome(entry);
           // A recycled thread runs nothing when it is terminated: what it held never started.
           if (this.#exitReason === 'recycle' && attempt < MAX_RESUBMITS) continue;
@@ -134,6 +147,38 @@ export class WorkerPool {
     } finally {
       this.#inFlight.delete(job.key);
     }
+  }
+
+  /**
+   * Cancels the executions in the pool that `match` picks: each one's thread aborts its signal (with
+   * TASKQ_TASK_CANCELLED) or, if it has not started yet, does not run it. A task that has not stopped
+   * {@link HARD_KILL_GRACE_MS} after its thread confirmed has its thread terminated, exactly like a timeout.
+   * Returns how many were newly cancelled.
+   */
+  cancel(match: (job: ExecuteJob) => boolean): number {
+    let cancelled = 0;
+    for (const entry of this.#inFlight.values()) {
+      if (entry.cancelled || !match(entry.job)) continue;
+      entry.cancelled = true;
+      cancelled++;
+      this.#cancelChannel.postMessage({ key: entry.job.key });
+      // A task with a timeout reported its thread when it started: no need to wait for the confirmation.
+      if (entry.threadId !== null) this.#armCancelKill(entry);
+    }
+    return cancelled;
+  }
+
+  #armCancelKill(entry: InFlight): void {
+    if (entry.killTimer !== undefined && !entry.timedOut) clearTimeout(entry.killTimer);
+    entry.killTimer = setTimeout(() => {
+      if (!this.#inFlight.has(entry.job.key) || entry.threadId === null) return;
+      this.#options.logger.warn('cancelled task did not stop: terminating its worker thread', {
+        task: entry.job.name,
+        func: entry.job.func,
+        thread: entry.threadId,
+      });
+      this.#terminate(entry.threadId, 'timeout');
+    }, HARD_KILL_GRACE_MS);
   }
 
   /** Runs a hook with a finished task's record; failures are logged by the caller. */
@@ -188,11 +233,13 @@ export class WorkerPool {
   /** Waits for queued and running tasks, then stops the threads. */
   async close(): Promise<void> {
     await this.#piscina.close();
+    this.#cancelChannel.close();
   }
 
   /** Stops every thread now; running tasks come back as lost. */
   async destroy(): Promise<void> {
     this.#destroyed = true;
+    this.#cancelChannel.close();
     await this.#piscina.destroy();
   }
 
@@ -204,6 +251,21 @@ export class WorkerPool {
       case 'memory':
         this.#memory.set(message.threadId, { ...message, at: Date.now() });
         break;
+      case 'progress':
+        this.#options.onProgress?.({ taskId: message.taskId, kind: 'progress', value: message.value });
+        break;
+      case 'log':
+        this.#options.onProgress?.({ taskId: message.taskId, kind: 'log', entry: message.entry });
+        break;
+      case 'cancelling': {
+        // The thread running a cancelled execution confirmed: now we know which thread to terminate if need be.
+        const entry = this.#inFlight.get(message.key);
+        if (entry === undefined) break;
+        entry.threadId = message.threadId;
+        entry.startedAt ??= Date.now();
+        this.#armCancelKill(entry);
+        break;
+      }
       case 'spawned':
         this.#options.events.emit('postSpawn', { threadId: message.threadId });
         break;
@@ -292,6 +354,21 @@ export class WorkerPool {
 
   #threadById(threadId: number): Worker | undefined {
     return (this.#piscina.threads as Worker[]).find((w) => w.threadId === threadId);
+  }
+
+  #cancelledOutcome(entry: InFlight): ExecutionOutcome {
+    const error = new TaskqError(
+      ErrorCodes.TASK_CANCELLED,
+      'The task was cancelled while it ran and did not stop in time.',
+    );
+    return {
+      ok: false,
+      stopped: 'cancelled',
+      error: toErrorInfo(error),
+      startedAt: entry.startedAt ?? Date.now(),
+      stoppedAt: Date.now(),
+      threadId: entry.threadId ?? -1,
+    };
   }
 
   #timeoutOutcome(entry: InFlight): ExecutionOutcome {

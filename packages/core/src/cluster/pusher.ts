@@ -9,6 +9,18 @@ import type { LeaseKeeper } from './lease-keeper.js';
 import type { Monitor } from './monitor.js';
 import type { WorkerPool } from './pool.js';
 import type { Runtime } from './runtime.js';
+import type { ControlView } from '../control/control-view.js';
+import { controlKeys } from '../control/keys.js';
+import type { ProgressKeeper } from '../control/progress-keeper.js';
+import { stoppedOutcome, type StopReason } from '../control/stopped.js';
+import type { TaskFinisher } from './finisher.js';
+
+/** What the pusher needs of job control: the cancel/pause marks, progress reports, and the replay repairs. */
+export interface PusherJobControl {
+  view: ControlView;
+  progress: ProgressKeeper;
+  finisher: TaskFinisher;
+}
 
 /** Rejection records are failures with this func; only the newest MAX_REJECTION_RECORDS are kept. */
 export const REJECTED_FUNC = '(rejected package)';
@@ -53,12 +65,15 @@ export class Pusher {
   #lastPrune = 0;
   /** When the current broker outage began (ms), or null while the broker answers. */
   outageSince: number | null = null;
+  /** The queue is paused (a `ctl:pause:` mark): nothing is claimed until it is resumed. */
+  paused = false;
 
   constructor(
     private readonly runtime: Runtime,
     private readonly pool: WorkerPool,
     private readonly monitor: Monitor,
     private readonly leases: LeaseKeeper,
+    private readonly control: PusherJobControl,
   ) {}
 
   get capacity(): number {
@@ -70,6 +85,14 @@ export class Pusher {
     const { broker, config, logger } = this.runtime;
     let backoffMs = 0;
     while (!signal.aborted) {
+      if (this.control.view.isPaused(broker.queue)) {
+        if (!this.paused) logger.info('queue paused: claiming nothing until it is resumed', { queue: broker.queue });
+        this.paused = true;
+        await this.control.view.nextRefresh(signal);
+        continue;
+      }
+      if (this.paused) logger.info('queue resumed: claiming again', { queue: broker.queue });
+      this.paused = false;
       if (this.capacity <= 0) {
         await this.#waitForSpace(signal);
         continue;
@@ -135,13 +158,18 @@ export class Pusher {
       ...accepted.map((a) => a.message.id),
       ...rejected.flatMap((r) => (r.claimedId === null ? [] : [r.claimedId])),
     ]);
-    const replays: Delivery[] = [];
-    for (const { delivery, message } of accepted) {
+    const replays: { delivery: Delivery; message: TaskMessage }[] = [];
+    for (const item of accepted) {
+      const { delivery, message } = item;
       const state = states.get(message.id);
       // `lost: true`: a saved failure may have been a lost thread's (which ackFailure does not end), so only a
       // success or used-up attempts make a redelivered package a replay.
-      if (state !== undefined && isFinalState(this.runtime.config, message, state, true)) replays.push(delivery);
-      else this.#execute(delivery, message);
+      if (state !== undefined && isFinalState(this.runtime.config, message, state, true)) replays.push(item);
+      else {
+        const stop = this.#stopReason(message);
+        if (stop === null) this.#execute(delivery, message);
+        else this.#stop(delivery, message, stop);
+      }
     }
     if (replays.length > 0) await this.#dropReplays(replays);
     if (rejected.length > 0) await this.#reject(rejected, states);
@@ -157,8 +185,32 @@ export class Pusher {
     }
   }
 
+  /** Expired (`expiresAt` passed) or cancelled (a mark names it): saved as such without running. */
+  #stopReason(message: TaskMessage): StopReason | null {
+    if (message.expiresAt !== undefined && Date.now() > message.expiresAt) return 'expired';
+    const { view } = this.control;
+    const task = { id: message.id, name: message.name, group: message.group, enqueuedAt: message.enqueuedAt };
+    if (view.hasCancels && view.isCancelled(task)) return 'cancelled';
+    return null;
+  }
+
+  /** Finishes a task that must not run: its record is saved (cancelled/expired), its hook runs, it is acknowledged. */
+  #stop(delivery: Delivery, message: TaskMessage, reason: StopReason): void {
+    this.leases.hold(delivery.receipt);
+    this.runtime.events.emit('taskStopped', {
+      taskId: message.id,
+      name: message.name,
+      func: message.func,
+      reason,
+      running: false,
+    });
+    this.monitor.push({ message, receipt: delivery.receipt, outcome: stoppedOutcome(reason, message.expiresAt) });
+  }
+
   #execute(delivery: Delivery, message: TaskMessage): void {
     this.leases.hold(delivery.receipt);
+    // A `'queued'` dedup key holds only until the task starts: free it now (the finisher frees it too, if this fails).
+    if (message.dedup?.mode === 'queued') this.#releaseDedup(message);
     const { config, events } = this.runtime;
     const timeout = message.timeout === undefined ? config.timeout : message.timeout;
     const job: ExecuteJob = {
@@ -171,25 +223,47 @@ export class Pusher {
       group: message.group ?? null,
       attempt: Math.max(message.attempt ?? 1, delivery.deliveries ?? 1),
       timeoutMs: timeout === null ? null : timeout * 1000,
+      enqueuedAt: message.enqueuedAt,
     };
     if (message.trace !== undefined) job.trace = { carrier: message.trace, queue: message.cluster ?? config.cluster };
     events.emit('preExecute', message);
     void this.pool.execute(job).then((outcome) => {
       // Aborted by a hard stop: no result, no acknowledgement; the broker delivers it again.
       if (outcome.aborted) this.leases.release(delivery.receipt);
-      else this.monitor.push({ message, receipt: delivery.receipt, outcome });
+      else
+        this.monitor.push({
+          message,
+          receipt: delivery.receipt,
+          outcome,
+          meta: this.control.progress.take(message.id),
+        });
       this.notifySpace();
     });
   }
 
-  /** A package of a task that already has its final record (pushed twice, or redelivered after a lost ack). */
-  async #dropReplays(replays: Delivery[]): Promise<void> {
+  #releaseDedup(message: TaskMessage): void {
+    const dedup = message.dedup as { key: string };
+    this.runtime.store.deleteValue(controlKeys.dedup(dedup.key), message.id).catch((error: unknown) =>
+      this.runtime.logger.warn('could not release a dedup key at task start', {
+        id: message.id,
+        error: (error as Error).message,
+      }),
+    );
+  }
+
+  /**
+   * A package of a task that already has its final record (pushed twice, or redelivered after a lost ack). Its
+   * job-control steps (dedup release, fan-in count) run again first: the crash that lost the ack may have come
+   * before them, and they are idempotent.
+   */
+  async #dropReplays(replays: { delivery: Delivery; message: TaskMessage }[]): Promise<void> {
     this.replayed += replays.length;
     this.runtime.logger.warn('acknowledged packages of tasks that already finished, without running them again', {
       packages: replays.length,
     });
+    await Promise.all(replays.flatMap(({ message }) => this.control.finisher.jobControlFollowUps(message)));
     try {
-      await this.runtime.broker.acknowledgeMany(replays.map((d) => d.receipt));
+      await this.runtime.broker.acknowledgeMany(replays.map((r) => r.delivery.receipt));
     } catch (error) {
       // Delivered again later and dropped again: nothing runs twice.
       this.runtime.logger.warn('could not acknowledge replayed packages', { error: (error as Error).message });

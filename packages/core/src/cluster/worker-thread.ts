@@ -4,14 +4,15 @@
  * queue), aborts the task's signal at its timeout, and returns results already
  * serialized so the main thread only moves strings.
  */
-import { parentPort, threadId, workerData } from 'node:worker_threads';
+import { BroadcastChannel, parentPort, threadId, workerData } from 'node:worker_threads';
+import { checkProgress, makeLogEntry } from '../control/progress.js';
 import { ErrorCodes, TaskqError, toErrorInfo } from '../errors.js';
 import { loadSerializer } from '../serialize/load.js';
 import type { Serializer } from '../serialize/serializer.js';
 import { runWithTaskContext } from '../task/context.js';
 import { TaskRegistry, type TaskFunction } from '../task/registry.js';
 import { toTaskResult } from '../task/task-result.js';
-import type { ExecuteJob, HookJob, WorkerData, WorkerJob, WorkerMessage, WorkerOutcome } from './jobs.js';
+import type { CancelNotice, ExecuteJob, HookJob, WorkerData, WorkerJob, WorkerMessage, WorkerOutcome } from './jobs.js';
 
 const data = workerData as WorkerData;
 const post = (message: WorkerMessage) => parentPort?.postMessage(message);
@@ -28,6 +29,25 @@ ready.then(
 );
 
 post({ taskq: 'spawned', threadId });
+
+/** Running executions by key, so a cancel notice from the main thread can abort the right task's signal. */
+const running = new Map<string, AbortController>();
+const cancels = new BroadcastChannel(data.cancelChannel);
+cancels.unref();
+/** Cancel notices for executions not (yet) running here: one sent to this thread later must not run. Kept a minute. */
+const cancelledEarly = new Map<string, number>();
+cancels.onmessage = (event) => {
+  const { key } = (event as { data: CancelNotice }).data;
+  const controller = running.get(key);
+  if (controller === undefined) {
+    const now = Date.now();
+    for (const [k, at] of cancelledEarly) if (at < now - 60_000) cancelledEarly.delete(k);
+    cancelledEarly.set(key, now);
+    return;
+  }
+  controller.abort(new TaskqError(ErrorCodes.TASK_CANCELLED, 'The task was cancelled while it ran.'));
+  post({ taskq: 'cancelling', key, threadId });
+};
 if (data.memoryReportMs > 0) {
   setInterval(() => {
     const usage = process.memoryUsage();
@@ -41,7 +61,7 @@ if (data.memoryReportMs > 0) {
  * jobs it already runs are done, so no running task is ever cut off.
  */
 let completed = 0;
-let running = 0;
+let active = 0;
 /** Every job answered so far (results, refusals, hooks): the main thread terminates only after reading them all. */
 let answered = 0;
 let retiring = false;
@@ -59,7 +79,7 @@ export default async function run(job: WorkerJob): Promise<WorkerOutcome> {
     answered++;
     return { ok: false, refused: true, startedAt: Date.now(), stoppedAt: Date.now(), threadId };
   }
-  running++;
+  active++;
   try {
     // Only jobs whose task carries a trace context pay for a span (and load OpenTelemetry at all).
     if (job.kind === 'execute') {
@@ -69,10 +89,10 @@ export default async function run(job: WorkerJob): Promise<WorkerOutcome> {
     if (job.trace === undefined) return await runHook(job);
     return await (await loadTracing()).traceHook(job, () => runHook(job));
   } finally {
-    running--;
+    active--;
     answered++;
     if (job.kind === 'execute' && data.recycle > 0 && ++completed >= data.recycle) retiring = true;
-    if (retiring && running === 0 && !retireSent) {
+    if (retiring && active === 0 && !retireSent) {
       retireSent = true;
       post({ taskq: 'retire', threadId, tasks: completed, answered });
     }
@@ -81,6 +101,10 @@ export default async function run(job: WorkerJob): Promise<WorkerOutcome> {
 
 async function execute(job: ExecuteJob): Promise<WorkerOutcome> {
   const startedAt = Date.now();
+  if (cancelledEarly.delete(job.key)) {
+    const error = new TaskqError(ErrorCodes.TASK_CANCELLED, 'The task was cancelled before it started.');
+    return failure(startedAt, error, true);
+  }
   // The timeout clock starts now; only tasks with a timeout need the main thread to know.
   if (job.timeoutMs !== null) post({ taskq: 'started', key: job.key, threadId, at: startedAt });
   const controller = new AbortController();
@@ -88,6 +112,7 @@ async function execute(job: ExecuteJob): Promise<WorkerOutcome> {
     job.timeoutMs === null
       ? undefined
       : setTimeout(() => controller.abort(timeoutError(job.timeoutMs as number)), job.timeoutMs);
+  running.set(job.key, controller);
   try {
     const { registry, serializer } = await ready;
     const fn = registry.get(job.func);
@@ -98,6 +123,9 @@ async function execute(job: ExecuteJob): Promise<WorkerOutcome> {
       group: job.group,
       attempt: job.attempt,
       signal: controller.signal,
+      progress: (value: unknown) => post({ taskq: 'progress', taskId: job.id, value: checkProgress(value) }),
+      log: (level: unknown, message: unknown, fields?: unknown) =>
+        post({ taskq: 'log', taskId: job.id, entry: makeLogEntry(level, message, fields) }),
     };
     const value = await runWithTaskContext(context, () => (fn as (...args: unknown[]) => unknown)(...job.args));
     if (controller.signal.aborted) return failure(startedAt, controller.signal.reason, true);
@@ -106,6 +134,7 @@ async function execute(job: ExecuteJob): Promise<WorkerOutcome> {
   } catch (error) {
     return failure(startedAt, controller.signal.aborted ? controller.signal.reason : error, controller.signal.aborted);
   } finally {
+    running.delete(job.key);
     clearTimeout(timer);
   }
 }
@@ -122,8 +151,13 @@ async function runHook(job: HookJob): Promise<WorkerOutcome> {
   }
 }
 
-function failure(startedAt: number, error: unknown, timedOut: boolean): WorkerOutcome {
-  return { ok: false, error: toErrorInfo(error), timedOut, startedAt, stoppedAt: Date.now(), threadId };
+/** `aborted`: the task's signal fired — at its timeout, or because it was cancelled (the reason's code says). */
+function failure(startedAt: number, error: unknown, aborted: boolean): WorkerOutcome {
+  const info = toErrorInfo(error);
+  const outcome: WorkerOutcome = { ok: false, error: info, startedAt, stoppedAt: Date.now(), threadId };
+  if (aborted && info.code === ErrorCodes.TASK_CANCELLED) outcome.stopped = 'cancelled';
+  else outcome.timedOut = aborted;
+  return outcome;
 }
 
 function timeoutError(ms: number): TaskqError {

@@ -35,6 +35,8 @@ export interface ClusterStat {
   startedAt: number;
   updatedAt: number;
   /** Since when (ms) the cluster cannot reach its broker; absent or null while it can. */
+  /** Its queue is paused (`q.pauseQueue`, `taskq queue pause`): it claims nothing until resumed. */
+  paused?: boolean;
   brokerUnreachableSince?: number | null;
   memory: {
     rssBytes: number;

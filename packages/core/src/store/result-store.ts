@@ -426,7 +426,8 @@ export abstract class BaseResultStore implements ResultStore {
   async listValues(prefix: string, limit = DEFAULT_LIST_VALUES_LIMIT): Promise<Map<string, string>> {
     this.#assertControl('listValues()');
     checkNamespace(prefix);
-    if (!Number.isInteger(limit) || limit < 1) throw new TaskqError(ErrorCodes.INVALID_ARGUMENT, 'listValues() limit must be a positive integer.');
+    if (!Number.isInteger(limit) || limit < 1)
+      throw new TaskqError(ErrorCodes.INVALID_ARGUMENT, 'listValues() limit must be a positive integer.');
     return this.#bounded('listValues', () => this._listValues(prefix, limit));
   }
 

@@ -1,4 +1,5 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
+import type { TaskLogLevel } from './task.js';
 
 /**
  * What a running task can learn about itself: import `currentTask` from
@@ -13,7 +14,18 @@ export interface TaskContext {
   group: string | null;
   /** 1 for the first execution. */
   attempt: number;
+  /** Aborts at the task's timeout, when it is cancelled (`q.cancel`), and at a hard stop; `signal.reason` says which. */
   signal: AbortSignal;
+  /**
+   * Reports progress: a number (e.g. 0…1 or a percentage) or a small JSON value (≤ 4 KiB). The last value is
+   * kept with the task: `q.progress(id)` and the dashboard read it while the task runs, `q.fetch(id)` after.
+   */
+  progress(value: unknown): void;
+  /**
+   * Adds a log line to the task (kept with its record: the newest 100 lines, messages cut at 1,000 characters,
+   * `fields` at most 2 KiB as JSON).
+   */
+  log(level: TaskLogLevel, message: string, fields?: Record<string, unknown>): void;
 }
 
 const storage = new AsyncLocalStorage<TaskContext>();

@@ -25,10 +25,24 @@ export function assertOptionValues(options: Record<string, unknown>): void {
   check('taskName', text, 'a non-empty string');
   check('delay', (v) => typeof v === 'number' && Number.isFinite(v) && v >= 0, 'a number of milliseconds >= 0');
   check('runAt', (v) => v instanceof Date && !Number.isNaN(v.getTime()), 'a valid Date');
+  check('dedupKey', (v) => text(v) && (v as string).length <= 400, 'a non-empty string of at most 400 characters');
+  check('dedup', isDedupMode, "'queued', 'active' or { ttlMs: number > 0 }");
+  check('expiresIn', positive, 'a number of milliseconds > 0');
+  check('expiresAt', (v) => v instanceof Date && !Number.isNaN(v.getTime()), 'a valid Date');
+  if (options.dedup !== undefined && options.dedupKey === undefined) problems.push('`dedup` needs a `dedupKey`');
+  if (options.expiresIn !== undefined && options.expiresAt !== undefined) {
+    problems.push('give `expiresIn` or `expiresAt`, not both');
+  }
   check('retry', isRetryPolicy, "a retry policy { backoff: 'fixed' | 'exponential', delayMs >= 0 }");
   if (problems.length > 0) {
     throw new TaskqError(ErrorCodes.INVALID_ARGUMENT, `Invalid task options: ${problems.join('; ')}.`);
   }
+}
+
+function isDedupMode(value: unknown): boolean {
+  if (value === 'queued' || value === 'active') return true;
+  const ttlMs = (value as { ttlMs?: unknown } | null)?.ttlMs;
+  return typeof value === 'object' && typeof ttlMs === 'number' && Number.isFinite(ttlMs) && ttlMs > 0;
 }
 
 function isRetryPolicy(value: unknown): boolean {

@@ -16,7 +16,17 @@ export const LINK_OPTION_KEYS = [
 ] as const;
 
 /** Everything `enqueue()` accepts: LinkOptions plus where and when to deliver. */
-export const TASK_OPTION_KEYS = [...LINK_OPTION_KEYS, 'sync', 'cluster', 'delay', 'runAt'] as const;
+export const TASK_OPTION_KEYS = [
+  ...LINK_OPTION_KEYS,
+  'sync',
+  'cluster',
+  'delay',
+  'runAt',
+  'dedupKey',
+  'dedup',
+  'expiresIn',
+  'expiresAt',
+] as const;
 
 /** Problems with option names, each naming the closest valid one: `maxAttemps` would otherwise be ignored. */
 export function unknownOptionProblems(options: object, known: readonly string[]): string[] {

@@ -68,7 +68,21 @@ export interface TaskMessage {
   priority?: number;
   /** The enqueuer's trace context (W3C `traceparent`/`tracestate`), only when an OpenTelemetry propagator is active. */
   trace?: Record<string, string>;
+  /** Idempotent enqueue: the key this task holds, and until when (see `dedupKey`). */
+  dedup?: { key: string; mode: DedupMode };
+  /** ms since the epoch: a task not started by then never runs and is saved as expired. */
+  expiresAt?: number;
+  /** Member of a fan-in group (`q.group(…, { then })`): the group's id, this member's position, the member count. */
+  fanIn?: { id: string; index: number; count: number };
+  /** The dead letter this task was redriven from. */
+  redrivenFrom?: string;
 }
+
+/**
+ * How long a dedup key holds: `'queued'` until the task starts, `'active'` until it finishes for good,
+ * `{ ttlMs }` for that long after the enqueue (whatever the task does).
+ */
+export type DedupMode = 'queued' | 'active' | { ttlMs: number };
 
 /** A saved task: what result stores keep and the client API returns from `fetch`. */
 export interface TaskRecord {
