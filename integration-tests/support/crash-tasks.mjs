@@ -1,3 +1,5 @@
+import { currentTask } from '@taskq/core/worker';
+
 // Tasks for the crash tests: short I/O-like work so 2,000 tasks take a few seconds.
 export async function work(index) {
   await new Promise((resolve) => setTimeout(resolve, 5));
@@ -21,4 +23,28 @@ export async function counted(index, countsKey) {
   }
   await counter.hincrby(countsKey, String(index), 1);
   return index;
+}
+
+// Job control (job-control.test.ts).
+
+/** Reports progress and a log line, then waits for its signal (a cancel) and gives up with its reason. */
+export async function untilCancelled() {
+  const task = currentTask();
+  task.progress({ stage: 'waiting' });
+  task.log('info', 'waiting for cancel', { pid: process.pid });
+  await new Promise((resolve) => task.signal.addEventListener('abort', resolve, { once: true }));
+  throw task.signal.reason;
+}
+
+/** Fails with the given error code. */
+export function failsWith(code) {
+  const error = new Error(`failed with ${code}`);
+  error.code = code;
+  throw error;
+}
+
+/** A fan-in callback that counts its own executions in Redis (field "callback" of `countsKey`). */
+export async function collectCounted(results, countsKey) {
+  await counted('callback', countsKey);
+  return results;
 }
