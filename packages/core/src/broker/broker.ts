@@ -68,6 +68,11 @@ export interface BrokerCapabilities {
   stats: boolean;
   /** listQueued works. */
   listQueued: boolean;
+  /**
+   * `enqueue`/`enqueueMany` accept `transaction`: the application's open transaction on the broker's own
+   * database, so the task exists if and only if that transaction commits. Absent means false.
+   */
+  transactionalEnqueue?: boolean;
 }
 
 export interface EnqueueOptions {
@@ -75,6 +80,11 @@ export interface EnqueueOptions {
   delayMs?: number;
   /** Higher runs first (capability `priority`). */
   priority?: number;
+  /**
+   * Write the message inside this open transaction of the application (capability `transactionalEnqueue`): which
+   * handles a broker takes (a Kysely transaction, a `pg` client, a `mysql2` connection, …) is the adapter's to say.
+   */
+  transaction?: unknown;
 }
 
 export interface EnqueueItem {
@@ -216,15 +226,29 @@ export abstract class BaseBroker implements Broker {
     }
   }
 
+  /** A `transaction` on a broker that cannot write inside one is refused: silently enqueueing outside it is the bug. */
+  #checkTransaction(options: EnqueueOptions | undefined): void {
+    if (options?.transaction === undefined || this.capabilities.transactionalEnqueue === true) return;
+    throw new TaskqError(
+      ErrorCodes.UNSUPPORTED,
+      `The broker for queue "${this.queue}" (${this.constructor.name}) cannot enqueue inside your transaction ` +
+        '(capability `transactionalEnqueue`): use a SQL broker (@taskq/orm) on the same database, or enqueue after commit.',
+    );
+  }
+
   async enqueue(payload: string, options: EnqueueOptions = {}): Promise<string> {
     this.assertOpen();
     this.#checkPayload(payload);
+    this.#checkTransaction(options);
     return this.#bounded('enqueue', () => this._enqueue(payload, options));
   }
 
   async enqueueMany(items: readonly EnqueueItem[]): Promise<string[]> {
     this.assertOpen();
-    for (const item of items) this.#checkPayload(item.payload);
+    for (const item of items) {
+      this.#checkPayload(item.payload);
+      this.#checkTransaction(item.options);
+    }
     if (items.length === 0) return [];
     return this.#bounded('enqueueMany', () => this._enqueueMany(items));
   }

@@ -1,3 +1,4 @@
+import type { EnqueueOptions } from '../broker/broker.js';
 import { Cluster, type ClusterOptions } from '../cluster/cluster.js';
 import { iterGroup, iterSubTaskId } from '../cluster/finisher.js';
 import type { Runtime } from '../cluster/runtime.js';
@@ -80,6 +81,12 @@ export interface TaskOptions extends LinkOptions {
   expiresIn?: number;
   /** A task not started by this time never runs: it is saved as expired (TASKQ_TASK_EXPIRED). */
   expiresAt?: Date;
+  /**
+   * Your open transaction on the broker's database (brokers with the `transactionalEnqueue` capability: @taskq/orm
+   * takes a Kysely transaction, a `pg` client or a `mysql2` connection inside a transaction): the task exists if
+   * and only if the transaction commits. Other brokers refuse it with TASKQ_UNSUPPORTED.
+   */
+  transaction?: unknown;
 }
 
 /** One member of a fan-in group: `q.group([...members], { then })`. */
@@ -643,13 +650,14 @@ export class Taskq {
       this.#sync ??= new SyncRunner(runtime);
       for (const { message } of syncItems) await this.#sync.run(message);
     }
-    const byQueue = new Map<string, { payload: string; options: { delayMs?: number; priority?: number } }[]>();
+    const byQueue = new Map<string, { payload: string; options: EnqueueOptions }[]>();
     for (const { message, options } of items) {
       if (options.sync ?? this.config.sync) continue;
       const queue = message.cluster ?? this.config.cluster;
       const delayMs = options.runAt ? options.runAt.getTime() - Date.now() : (options.delay ?? 0);
-      const enqueueOptions: { delayMs?: number; priority?: number } = {};
+      const enqueueOptions: EnqueueOptions = {};
       if (delayMs > 0) enqueueOptions.delayMs = delayMs;
+      if (options.transaction !== undefined) enqueueOptions.transaction = options.transaction;
       if (message.priority !== undefined) enqueueOptions.priority = message.priority;
       const list = byQueue.get(queue) ?? [];
       list.push({ payload: runtime.codec.pack(message), options: enqueueOptions });

@@ -20,11 +20,24 @@ export interface ScheduledTaskOptions extends ScheduleTaskOptions {
 /** Puts one task on the broker; must use `options.id` as the task id and resolve to it. */
 export type ScheduledEnqueue = (func: string, args: unknown[], options: ScheduledTaskOptions) => Promise<string>;
 
+/**
+ * Claims a slot and enqueues its task in one transaction (see ScheduleStore.claimScheduleAndEnqueue): true when
+ * both happened, false when another scheduler had the slot, null when the parts cannot do it atomically.
+ */
+export type ScheduledClaimAndEnqueue = (
+  schedule: Schedule,
+  outcome: ClaimOutcome,
+  args: unknown[],
+  options: ScheduledTaskOptions,
+) => Promise<boolean | null>;
+
 export interface SchedulerOptions {
   store: ScheduleStore;
   /** This cluster's name: it runs schedules whose cluster is null or this name. */
   cluster: string;
   enqueue: ScheduledEnqueue;
+  /** Where store and broker share a database: claim and enqueue in one transaction (tried before `enqueue`). */
+  claimAndEnqueue?: ScheduledClaimAndEnqueue;
   logger?: Logger;
   /** Default for schedules whose catchUp is null (Django Q's CATCH_UP, default true). */
   catchUp?: boolean;
@@ -65,6 +78,7 @@ export class Scheduler {
   readonly #store: ScheduleStore;
   readonly #cluster: string;
   readonly #enqueue: ScheduledEnqueue;
+  readonly #claimAndEnqueue: ScheduledClaimAndEnqueue | undefined;
   readonly #log: Logger;
   readonly #catchUp: boolean;
   readonly #serializer: Serializer;
@@ -83,6 +97,7 @@ export class Scheduler {
     this.#store = options.store;
     this.#cluster = options.cluster;
     this.#enqueue = options.enqueue;
+    this.#claimAndEnqueue = options.claimAndEnqueue;
     this.#log = options.logger ?? silent;
     this.#catchUp = options.catchUp ?? true;
     this.#serializer = options.serializer ?? taggedJson;
@@ -234,17 +249,26 @@ export class Scheduler {
       await this.#store.updateSchedule(s.id, { paused: true, updatedAt: now });
       return 'errors';
     }
-    if (!(await this.#store.claimSchedule(s.id, s.nextRun, outcome))) {
-      this.#log.debug('schedule slot claimed by another scheduler', { schedule: label, slot: s.nextRun.toISOString() });
-      return 'lost';
-    }
-
     const options: ScheduledTaskOptions = {
       ...s.taskOptions,
       id: taskId,
       group: s.taskOptions.group ?? label,
       ...(s.cluster !== null ? { cluster: s.cluster } : {}),
     };
+    const lost = () => {
+      this.#log.debug('schedule slot claimed by another scheduler', { schedule: label, slot: s.nextRun.toISOString() });
+      return 'lost' as const;
+    };
+    // One transaction where the parts allow it: a crash can then lose neither the slot nor its task. A failure
+    // rolls the claim back, so the slot is simply tried again on the next pass.
+    const atomic = this.#claimAndEnqueue ? await this.#claimAndEnqueue(s, outcome, args, options) : null;
+    if (atomic === false) return lost();
+    if (atomic === true) {
+      this.#log.info('created a task from schedule', { schedule: label, task: taskId, slot: s.nextRun.toISOString() });
+      return 'enqueued';
+    }
+    if (!(await this.#store.claimSchedule(s.id, s.nextRun, outcome))) return lost();
+
     for (let attempt = 0; ; attempt++) {
       try {
         await this.#enqueue(s.func, args, options);

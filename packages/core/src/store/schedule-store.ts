@@ -1,3 +1,4 @@
+import type { Broker, EnqueueOptions } from '../broker/broker.js';
 import type { LinkOptions } from '../task/task.js';
 
 /**
@@ -49,6 +50,26 @@ export interface ScheduleStore {
    * and checks that one row changed. Also sets `updatedAt` to `outcome.lastRunAt`.
    */
   claimSchedule(id: string, expectedNextRun: Date, outcome: ClaimOutcome): Promise<boolean>;
+  /**
+   * Optional: {@link claimSchedule} and the enqueue of the slot's task in ONE transaction, so a crash between the
+   * two can lose neither the slot nor the task. The store runs the claim in a transaction, then
+   * `enqueue.broker.enqueue(enqueue.payload, { ...enqueue.options, transaction })` with that transaction, and
+   * commits. Resolves null (having done nothing) when it cannot do this with that broker — e.g. the broker is on
+   * another database — and the scheduler then claims and enqueues separately.
+   */
+  claimScheduleAndEnqueue?(
+    id: string,
+    expectedNextRun: Date,
+    outcome: ClaimOutcome,
+    enqueue: TransactionalEnqueue,
+  ): Promise<boolean | null>;
+}
+
+/** What {@link ScheduleStore.claimScheduleAndEnqueue} enqueues inside its transaction. */
+export interface TransactionalEnqueue {
+  broker: Broker;
+  payload: string;
+  options: EnqueueOptions;
 }
 
 export const SCHEDULE_TYPES = [

@@ -33,6 +33,16 @@ export function assertOptionValues(options: Record<string, unknown>): void {
   if (options.expiresIn !== undefined && options.expiresAt !== undefined) {
     problems.push('give `expiresIn` or `expiresAt`, not both');
   }
+  check(
+    'transaction',
+    (v) => typeof v === 'object' && v !== null,
+    'an open transaction object of your database client',
+  );
+  if (options.transaction !== undefined && options.dedupKey !== undefined) {
+    problems.push('`dedupKey` cannot be combined with `transaction` (the key would outlive a rolled-back task)');
+  }
+  if (options.transaction !== undefined && options.sync === true)
+    problems.push('`sync` runs now: it cannot join a `transaction`');
   check('retry', isRetryPolicy, "a retry policy { backoff: 'fixed' | 'exponential', delayMs >= 0 }");
   if (problems.length > 0) {
     throw new TaskqError(ErrorCodes.INVALID_ARGUMENT, `Invalid task options: ${problems.join('; ')}.`);

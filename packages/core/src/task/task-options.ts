@@ -26,6 +26,7 @@ export const TASK_OPTION_KEYS = [
   'dedup',
   'expiresIn',
   'expiresAt',
+  'transaction',
 ] as const;
 
 /** Problems with option names, each naming the closest valid one: `maxAttemps` would otherwise be ignored. */
