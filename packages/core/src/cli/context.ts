@@ -10,6 +10,7 @@ import {
   type TaskqOptions,
   type LoadedConfig,
   createRuntime,
+  Taskq,
 } from '../index.js';
 
 /** Options every command takes: where the config is, and the few settings worth a flag. */
@@ -106,4 +107,45 @@ export function intFlag(flag: string) {
     }
     return Number(value);
   };
+}
+
+/**
+ * A client for the commands that use the client API (cancel, pause, dead letters…), its runtime connected and the
+ * broker checked. Only `signing` commands (those that enqueue) need the real secret key. Close it with `q.close()`.
+ */
+export async function openClient(
+  flags: CommonFlags,
+  options: { signing: boolean },
+): Promise<{ q: Taskq; runtime: Runtime; config: ResolvedConfig }> {
+  const { options: loaded, config } = await loadCliConfig(flags);
+  const secretKey = options.signing || config.secretKey ? {} : { secretKey: UNUSED_KEY };
+  const q = new Taskq({ ...loaded, ...secretKey, logLevel: 'silent' });
+  try {
+    const runtime = await q.runtime();
+    await runtime.broker.ping();
+    return { q, runtime, config };
+  } catch (error) {
+    await q.close().catch(() => undefined);
+    throw asUnavailable(error, config);
+  }
+}
+
+/**
+ * Bad arguments (conflicting flags, an unknown id, a bad --since or cursor) are usage errors: commander prints
+ * the message and the binary exits with 2, without a stack trace.
+ */
+export function usageErrors<A extends unknown[]>(command: Command, action: (...args: A) => Promise<void>) {
+  return async (...args: A): Promise<void> => {
+    try {
+      await action(...args);
+    } catch (error) {
+      if (isTaskqError(error, ErrorCodes.INVALID_ARGUMENT)) command.error(`taskq: ${error.message}`);
+      throw error;
+    }
+  };
+}
+
+/** An INVALID_ARGUMENT error: `usageErrors` turns it into exit code 2. */
+export function usage(message: string): TaskqError {
+  return new TaskqError(ErrorCodes.INVALID_ARGUMENT, message);
 }

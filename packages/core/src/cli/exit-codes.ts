@@ -10,7 +10,10 @@ export const ExitCodes = {
   FAILURE: 1,
   /** Bad command line: unknown command or option, missing or malformed argument. */
   USAGE: 2,
-  /** TASKQ_CONFIG_INVALID: the config file, a TASKQ_* variable or a flag is invalid. */
+  /**
+   * TASKQ_CONFIG_INVALID: the config file, a TASKQ_* variable or a flag is invalid; TASKQ_UNSUPPORTED: a
+   * job-control command on a store without the `control` capability.
+   */
   CONFIG: 3,
   /** TASKQ_NO_SECRET_KEY: no `secretKey` / TASKQ_SECRET_KEY. */
   NO_SECRET_KEY: 4,
@@ -26,6 +29,8 @@ export const ExitCodes = {
 
 const BY_CODE: Record<string, number> = {
   [ErrorCodes.CONFIG]: ExitCodes.CONFIG,
+  // A job-control command (cancel, queue, dead) on a store without the `control` capability: fix the config.
+  [ErrorCodes.UNSUPPORTED]: ExitCodes.CONFIG,
   [ErrorCodes.NO_SECRET_KEY]: ExitCodes.NO_SECRET_KEY,
   [ErrorCodes.BROKER_UNAVAILABLE]: ExitCodes.UNAVAILABLE,
   [ErrorCodes.STORE_UNAVAILABLE]: ExitCodes.UNAVAILABLE,

@@ -48,6 +48,11 @@ function pad(text: string, width: number): string {
   return text + ' '.repeat(width - length);
 }
 
+/** The marker after a paused cluster's status (its queue is paused: it claims nothing until resumed). */
+export function pausedMarker(): string {
+  return pc.yellow('(paused)');
+}
+
 /** A plain text table: header row (optionally styled) and rows; cells may carry colours. */
 export function renderTable(
   headers: readonly string[],

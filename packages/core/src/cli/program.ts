@@ -1,11 +1,13 @@
 import { Command, CommanderError } from 'commander';
 import { registerCluster } from './commands/cluster.js';
 import { registerDashboard } from './commands/dashboard.js';
+import { registerDead } from './commands/dead.js';
 import { registerInfo } from './commands/info.js';
 import { registerMemory } from './commands/memory.js';
 import { registerMigrate } from './commands/migrate.js';
 import { registerMonitor } from './commands/monitor.js';
 import { registerPurge } from './commands/purge.js';
+import { registerQueue } from './commands/queue.js';
 import { registerSchedule } from './commands/schedule.js';
 import { registerTasks } from './commands/tasks.js';
 import { ExitCodes, exitCodeFor } from './exit-codes.js';
@@ -29,6 +31,8 @@ export function createProgram(): Command {
   registerMemory(program);
   registerSchedule(program);
   registerTasks(program);
+  registerQueue(program);
+  registerDead(program);
   registerPurge(program);
   registerMigrate(program);
   registerDashboard(program);

@@ -74,6 +74,8 @@ export interface InfoSnapshot {
   broker: BrokerInfo;
   queue: string;
   clusters: number;
+  /** Running clusters whose queue is paused (`taskq queue pause`): they claim nothing until resumed. */
+  paused: number;
   workers: number;
   restarts: number;
   queued: number;
@@ -110,6 +112,7 @@ export async function takeInfo(runtime: Runtime, version: string, now = Date.now
     broker: snapshot.broker,
     queue: snapshot.queue,
     clusters: snapshot.clusters.length,
+    paused: snapshot.clusters.filter((c) => c.paused === true).length,
     workers: snapshot.clusters.reduce((sum, c) => sum + c.workers, 0),
     restarts: snapshot.clusters.reduce((sum, c) => sum + c.reincarnations, 0),
     queued: snapshot.queued,

@@ -51,7 +51,7 @@ export function renderInfo(info: InfoSnapshot): string {
   const header = pc.bold(`-- Taskq ${info.version} on ${info.broker.server} (queue ${info.queue}) --`);
   const queued = `${info.queued}${info.locked ? ` (${info.locked})` : ''}`;
   const grid = renderGrid([
-    ['Clusters', String(info.clusters)],
+    ['Clusters', info.paused > 0 ? `${info.clusters} (${info.paused} paused)` : String(info.clusters)],
     ['Workers', String(info.workers)],
     ['Restarts', String(info.restarts)],
     ['Queued', queued],

@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import pc from 'picocolors';
 import { type ClusterStat } from '../../index.js';
 import { addCommonOptions, loadCliConfig, openRuntime, type CommonFlags } from '../context.js';
-import { colorStatus, formatUptime, printJson, renderTable } from '../format.js';
+import { colorStatus, formatUptime, pausedMarker, printJson, renderTable } from '../format.js';
 import { runLive } from '../live.js';
 import { takeSnapshot, type MonitorSnapshot } from '../snapshot.js';
 
@@ -52,6 +52,19 @@ export function renderMonitor(snapshot: MonitorSnapshot, live: boolean, now = Da
   return lines.join('\n');
 }
 
+/**
+ * The status, then `(paused)` when the cluster's queue is paused, and `(broker unreachable H:MM:SS)` when it cannot
+ * reach its broker (visible when its heartbeat lives in a store that still answers).
+ */
+function stateCell(c: ClusterStat, now: number): string {
+  const parts = [colorStatus(c.status)];
+  if (c.paused) parts.push(pausedMarker());
+  if (c.brokerUnreachableSince) {
+    parts.push(pc.red(`(broker unreachable ${formatUptime(c.brokerUnreachableSince, now)})`));
+  }
+  return parts.join(' ');
+}
+
 function clusterRow(c: ClusterStat, snapshot: MonitorSnapshot, now: number): string[] {
   const pool = c.concurrency > 1 ? `${c.workers}x${c.concurrency}` : String(c.workers);
   const count = (n: number) => (n > 0 ? pc.cyan(String(n)) : String(n));
@@ -62,10 +75,7 @@ function clusterRow(c: ClusterStat, snapshot: MonitorSnapshot, now: number): str
     c.name,
     c.queue,
     queue ? `${count(queue.queued)}${queue.locked ? ` (${queue.locked})` : ''}` : '-',
-    // A cluster that cannot reach its broker says so (visible when its heartbeat lives in a store that still answers).
-    c.brokerUnreachableSince
-      ? `${colorStatus(c.status)} ${pc.red(`(broker unreachable ${formatUptime(c.brokerUnreachableSince, now)})`)}`
-      : colorStatus(c.status),
+    stateCell(c, now),
     pool,
     count(c.taskQueueSize),
     count(c.resultQueueSize),

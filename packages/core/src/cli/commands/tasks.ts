@@ -1,17 +1,26 @@
 import type { Command } from 'commander';
 import pc from 'picocolors';
 import {
-  ErrorCodes,
   Taskq,
-  TaskqError,
   awaitsRetry,
-  isTaskqError,
   isTaskId,
   type Runtime,
   type SearchQuery,
+  type TaskMeta,
   type TaskRecord,
+  type TaskqError,
 } from '../../index.js';
-import { addCommonOptions, asUnavailable, intFlag, loadCliConfig, openRuntime, type CommonFlags } from '../context.js';
+import {
+  addCommonOptions,
+  asUnavailable,
+  intFlag,
+  loadCliConfig,
+  openClient,
+  openRuntime,
+  usage,
+  usageErrors,
+  type CommonFlags,
+} from '../context.js';
 import { printJson, renderTable } from '../format.js';
 
 interface FilterFlags extends CommonFlags {
@@ -40,14 +49,16 @@ const PAGE = 200;
 const BULK_DEFAULT_LIMIT = 1000;
 
 /**
- * `taskq tasks list|show|retry|delete`: find, read, re-run and remove finished
- * tasks in the result store (Django Q's admin actions for failed tasks).
+ * `taskq tasks list|show|retry|delete|cancel`: find, read, re-run and remove finished
+ * tasks in the result store (Django Q's admin actions for failed tasks), and cancel waiting or running ones.
  * Every store lists through `ResultStore.search`, so these work on each of them.
  */
 export function registerTasks(program: Command): void {
   const tasks = program
     .command('tasks')
-    .description('list, show, retry and delete finished tasks (successes and failures) in the result store');
+    .description(
+      'list, show, retry and delete finished tasks (successes and failures) in the result store; cancel tasks',
+    );
 
   const list = withFilters(tasks.command('list').description('finished tasks, newest first'))
     .option('--cursor <cursor>', 'continue after the previous page (its nextCursor, printed with --json)')
@@ -68,17 +79,71 @@ export function registerTasks(program: Command): void {
 
   const show = tasks
     .command('show')
-    .description('one task by id or name (the newest with that name): arguments, result or error, attempts')
+    .description(
+      'one task by id or name (the newest with that name): arguments, result or error, attempts, progress and log ' +
+        'lines; a running task (by id) that reported progress shows that',
+    )
     .argument('<idOrName>', 'task id (32 hex) or name')
     .option('--json', 'print JSON');
   addCommonOptions(show).action(
     usageErrors(show, async (idOrName: string, flags: FilterFlags) => {
-      await withRuntime(flags, false, async (runtime) => {
-        const record = await mustGet(runtime, idOrName);
+      const { q, runtime } = await openClient(flags, { signing: false });
+      try {
+        const record = await runtime.store.get(idOrName);
+        // No record yet: a running task that reported progress or log lines (live in the store) is shown as running.
+        const live = record === null && isTaskId(idOrName) ? await q.progress(idOrName) : null;
+        if (record === null && live === null) await mustGet(runtime, idOrName);
+        if (record === null) {
+          const running = { id: idOrName, state: 'running' as const, meta: live as TaskMeta };
+          if (flags.json) printJson(running);
+          else process.stdout.write(`${renderRunning(running)}\n`);
+          return;
+        }
         const described = describe(record, runtime);
         if (flags.json) printJson(described);
         else process.stdout.write(`${renderShow(described)}\n`);
-      });
+      } finally {
+        await q.close();
+      }
+    }),
+  );
+
+  const cancel = tasks
+    .command('cancel')
+    .description(
+      'cancel a task by id or name, or every task of a group (--group): a waiting task never runs, a running one ' +
+        'is aborted within a guard cycle; it is saved as cancelled (TASKQ_TASK_CANCELLED)',
+    )
+    .argument('[idOrName]', 'task id (32 hex) or name')
+    .option('--group <group>', 'cancel every task of this group enqueued so far')
+    .option('--json', 'print JSON: { cancelled, id | group }');
+  addCommonOptions(cancel).action(
+    usageErrors(cancel, async (idOrName: string | undefined, flags: FilterFlags) => {
+      if ((idOrName === undefined) === (flags.group === undefined)) {
+        throw usage('taskq tasks cancel: give a task id or name, or --group <group> (one of them).');
+      }
+      const { q } = await openClient(flags, { signing: false });
+      try {
+        if (flags.group !== undefined) {
+          await q.cancelGroup(flags.group);
+          if (flags.json) printJson({ cancelled: true, group: flags.group });
+          else process.stdout.write(`cancel requested for every task of group ${flags.group} enqueued so far\n`);
+          return;
+        }
+        const id = idOrName as string;
+        if (!(await q.cancel(id))) {
+          throw usage(`Task ${id} already finished; nothing to cancel (see \`taskq tasks show ${id}\`).`);
+        }
+        if (flags.json) printJson({ cancelled: true, [isTaskId(id) ? 'id' : 'name']: id });
+        else {
+          process.stdout.write(
+            `cancel requested for ${isTaskId(id) ? 'task' : 'tasks named'} ${id}: ` +
+              'waiting, it will not run; running, it is aborted within a guard cycle\n',
+          );
+        }
+      } finally {
+        await q.close();
+      }
     }),
   );
 
@@ -146,21 +211,6 @@ export function registerTasks(program: Command): void {
   );
 }
 
-/**
- * Bad arguments (conflicting flags, an unknown id, a bad --since or cursor) are usage errors: commander prints
- * the message and the binary exits with 2, without a stack trace.
- */
-function usageErrors<A extends unknown[]>(command: Command, action: (...args: A) => Promise<void>) {
-  return async (...args: A): Promise<void> => {
-    try {
-      await action(...args);
-    } catch (error) {
-      if (isTaskqError(error, ErrorCodes.INVALID_ARGUMENT)) command.error(`taskq: ${error.message}`);
-      throw error;
-    }
-  };
-}
-
 function withFilters(command: Command): Command {
   return command
     .option('--failed', 'failures only')
@@ -213,10 +263,6 @@ export function parseWhen(value: string, flag: string, now = Date.now()): Date {
   throw usage(
     `${flag} "${value}" is neither an age (30s, 15m, 2h, 7d, 1w) nor an ISO time such as 2026-11-30T09:00:00Z.`,
   );
-}
-
-function usage(message: string): TaskqError {
-  return new TaskqError(ErrorCodes.INVALID_ARGUMENT, message);
 }
 
 function notAFailure(record: TaskRecord): TaskqError {
@@ -283,6 +329,7 @@ function describe(record: TaskRecord, runtime: Runtime) {
     startedAt: record.startedAt.toISOString(),
     stoppedAt: record.stoppedAt.toISOString(),
     seconds: (record.stoppedAt.getTime() - record.startedAt.getTime()) / 1000,
+    ...(record.meta === undefined ? {} : { meta: record.meta }),
   };
 }
 
@@ -329,6 +376,31 @@ function renderShow(task: ReturnType<typeof describe>): string {
     lines.push(`error     ${task.error.code ? `[${task.error.code}] ` : ''}${task.error.name}: ${task.error.message}`);
     if (task.error.stack) lines.push(pc.dim(task.error.stack));
   }
+  if (task.meta) lines.push(...renderMeta(task.meta));
   if (task.state !== 'success') lines.push(pc.dim(`retry it: taskq tasks retry ${task.id}`));
   return lines.join('\n');
+}
+
+/** A task with no record yet whose cluster keeps its progress live in the store. */
+function renderRunning(task: { id: string; state: 'running'; meta: TaskMeta }): string {
+  return [pc.dim(task.id), `state     ${pc.cyan('running')}`, ...renderMeta(task.meta)].join('\n');
+}
+
+/** Progress, the redrive link and the log lines (level, time, message, fields) of a task's meta. */
+function renderMeta(meta: TaskMeta): string[] {
+  const lines: string[] = [];
+  if (meta.progress !== undefined) lines.push(`progress  ${JSON.stringify(meta.progress)}`);
+  if (meta.redrivenFrom !== undefined) lines.push(`redriven from ${meta.redrivenFrom}`);
+  const logs = meta.logs ?? [];
+  if (logs.length > 0 || meta.droppedLogs) {
+    const dropped = meta.droppedLogs ? ` (${meta.droppedLogs} older dropped)` : '';
+    lines.push(`logs      ${logs.length} line${logs.length === 1 ? '' : 's'}${dropped}`);
+    for (const entry of logs) {
+      const fields = entry.fields && Object.keys(entry.fields).length > 0 ? ` ${JSON.stringify(entry.fields)}` : '';
+      lines.push(
+        `  ${new Date(entry.at).toISOString()} ${entry.level.toUpperCase().padEnd(5)} ${entry.message}${fields}`,
+      );
+    }
+  }
+  return lines;
 }
