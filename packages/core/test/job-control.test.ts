@@ -241,6 +241,17 @@ describe('progress and logs', () => {
     expect((await q.progress(id))?.progress).toBe(1);
   });
 
+  it('the record keeps the last report even when the task returns right after it', async () => {
+    const q = client({ workers: 2, concurrency: 10 });
+    await start(q);
+    const ids = await q.enqueueMany(Array.from({ length: 40 }, () => ({ task: 'reports', args: [3] })));
+    for (const id of ids) {
+      const record = await q.fetch(id, { wait: 10_000 });
+      expect(record?.meta?.progress).toBe(1);
+      expect(record?.meta?.logs?.map((l) => l.message)).toEqual(['line 0', 'line 1', 'line 2']);
+    }
+  });
+
   it('reaches taskFinished events, and a too-large progress value fails the task with a typed error', async () => {
     const q = client();
     const seen: unknown[] = [];

@@ -1,5 +1,5 @@
 import type { ErrorInfo } from '../errors.js';
-import type { TaskLogEntry, TaskRecord } from '../task/task.js';
+import type { TaskLogEntry, TaskMeta, TaskRecord } from '../task/task.js';
 
 /** What the main thread sends a worker thread: data only, nothing that needs `instanceof`. */
 export interface ExecuteJob {
@@ -43,6 +43,11 @@ export interface WorkerOutcome {
   timedOut?: boolean;
   /** Not run to its end on purpose: cancelled (while waiting or running) or expired before it started. Final. */
   stopped?: 'cancelled' | 'expired';
+  /**
+   * What the task reported with `progress()`/`log()`, complete: the live reports travel on another port and may
+   * arrive after the outcome, so the record takes this copy.
+   */
+  meta?: TaskMeta;
   startedAt: number;
   stoppedAt: number;
   threadId: number;
@@ -55,9 +60,9 @@ export type WorkerMessage =
   | { taskq: 'started'; key: string; threadId: number; at: number }
   | { taskq: 'memory'; threadId: number; heapUsedBytes: number; heapTotalBytes: number }
   /** A running task called `progress(value)` (already checked and bounded in the thread). */
-  | { taskq: 'progress'; taskId: string; value: unknown }
+  | { taskq: 'progress'; key: string; taskId: string; value: unknown }
   /** A running task called `log(level, message, fields)`. */
-  | { taskq: 'log'; taskId: string; entry: TaskLogEntry }
+  | { taskq: 'log'; key: string; taskId: string; entry: TaskLogEntry }
   | { taskq: 'spawned'; threadId: number }
   /** The thread runs the execution named in a cancel notice and aborted its signal. */
   | { taskq: 'cancelling'; key: string; threadId: number }

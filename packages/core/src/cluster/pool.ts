@@ -252,10 +252,15 @@ export class WorkerPool {
         this.#memory.set(message.threadId, { ...message, at: Date.now() });
         break;
       case 'progress':
-        this.#options.onProgress?.({ taskId: message.taskId, kind: 'progress', value: message.value });
+        this.#options.onProgress?.({
+          key: message.key,
+          taskId: message.taskId,
+          kind: 'progress',
+          value: message.value,
+        });
         break;
       case 'log':
-        this.#options.onProgress?.({ taskId: message.taskId, kind: 'log', entry: message.entry });
+        this.#options.onProgress?.({ key: message.key, taskId: message.taskId, kind: 'log', entry: message.entry });
         break;
       case 'cancelling': {
         // The thread running a cancelled execution confirmed: now we know which thread to terminate if need be.

@@ -230,13 +230,12 @@ export class Pusher {
     void this.pool.execute(job).then((outcome) => {
       // Aborted by a hard stop: no result, no acknowledgement; the broker delivers it again.
       if (outcome.aborted) this.leases.release(delivery.receipt);
-      else
-        this.monitor.push({
-          message,
-          receipt: delivery.receipt,
-          outcome,
-          meta: this.control.progress.take(message.id),
-        });
+      else {
+        // The thread's copy of progress and logs is complete; live reports (another port) may still be on their way.
+        // Only executions that reported anything pay for this.
+        if (outcome.meta !== undefined) this.control.progress.finished(job.key);
+        this.monitor.push({ message, receipt: delivery.receipt, outcome, meta: outcome.meta });
+      }
       this.notifySpace();
     });
   }

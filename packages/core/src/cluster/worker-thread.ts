@@ -5,7 +5,7 @@
  * serialized so the main thread only moves strings.
  */
 import { BroadcastChannel, parentPort, threadId, workerData } from 'node:worker_threads';
-import { checkProgress, makeLogEntry } from '../control/progress.js';
+import { checkProgress, makeLogEntry, TaskMetaBuilder } from '../control/progress.js';
 import { ErrorCodes, TaskqError, toErrorInfo } from '../errors.js';
 import { loadSerializer } from '../serialize/load.js';
 import type { Serializer } from '../serialize/serializer.js';
@@ -113,6 +113,7 @@ async function execute(job: ExecuteJob): Promise<WorkerOutcome> {
       ? undefined
       : setTimeout(() => controller.abort(timeoutError(job.timeoutMs as number)), job.timeoutMs);
   running.set(job.key, controller);
+  let meta: TaskMetaBuilder | undefined;
   try {
     const { registry, serializer } = await ready;
     const fn = registry.get(job.func);
@@ -123,16 +124,32 @@ async function execute(job: ExecuteJob): Promise<WorkerOutcome> {
       group: job.group,
       attempt: job.attempt,
       signal: controller.signal,
-      progress: (value: unknown) => post({ taskq: 'progress', taskId: job.id, value: checkProgress(value) }),
-      log: (level: unknown, message: unknown, fields?: unknown) =>
-        post({ taskq: 'log', taskId: job.id, entry: makeLogEntry(level, message, fields) }),
+      progress: (value: unknown) => {
+        const checked = checkProgress(value);
+        (meta ??= new TaskMetaBuilder()).setProgress(checked);
+        post({ taskq: 'progress', key: job.key, taskId: job.id, value: checked });
+      },
+      log: (level: unknown, message: unknown, fields?: unknown) => {
+        const entry = makeLogEntry(level, message, fields);
+        (meta ??= new TaskMetaBuilder()).addLog(entry);
+        post({ taskq: 'log', key: job.key, taskId: job.id, entry });
+      },
     };
     const value = await runWithTaskContext(context, () => (fn as (...args: unknown[]) => unknown)(...job.args));
-    if (controller.signal.aborted) return failure(startedAt, controller.signal.reason, true);
+    if (controller.signal.aborted) return withMeta(failure(startedAt, controller.signal.reason, true), meta);
     const argsText = serializer.serialize(job.args);
-    return { ok: true, result: serializer.serialize(value), argsText, startedAt, stoppedAt: Date.now(), threadId };
+    const outcome = {
+      ok: true,
+      result: serializer.serialize(value),
+      argsText,
+      startedAt,
+      stoppedAt: Date.now(),
+      threadId,
+    };
+    return withMeta(outcome, meta);
   } catch (error) {
-    return failure(startedAt, controller.signal.aborted ? controller.signal.reason : error, controller.signal.aborted);
+    const aborted = controller.signal.aborted;
+    return withMeta(failure(startedAt, aborted ? controller.signal.reason : error, aborted), meta);
   } finally {
     running.delete(job.key);
     clearTimeout(timer);
@@ -149,6 +166,11 @@ async function runHook(job: HookJob): Promise<WorkerOutcome> {
   } catch (error) {
     return failure(startedAt, error, false);
   }
+}
+
+function withMeta(outcome: WorkerOutcome, meta: TaskMetaBuilder | undefined): WorkerOutcome {
+  if (meta !== undefined) outcome.meta = meta.meta;
+  return outcome;
 }
 
 /** `aborted`: the task's signal fired — at its timeout, or because it was cancelled (the reason's code says). */

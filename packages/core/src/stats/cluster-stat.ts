@@ -34,9 +34,9 @@ export interface ClusterStat {
   replayed?: number;
   startedAt: number;
   updatedAt: number;
-  /** Since when (ms) the cluster cannot reach its broker; absent or null while it can. */
   /** Its queue is paused (`q.pauseQueue`, `taskq queue pause`): it claims nothing until resumed. */
   paused?: boolean;
+  /** Since when (ms) the cluster cannot reach its broker; absent or null while it can. */
   brokerUnreachableSince?: number | null;
   memory: {
     rssBytes: number;
