@@ -10,6 +10,7 @@ import { field, formOf, type Ctx, type DashboardContext, type Env } from './cont
 import { registerTaskRoutes } from './routes/tasks.js';
 import { registerScheduleRoutes } from './routes/schedules.js';
 import { registerOverviewRoutes } from './routes/overview.js';
+import { registerControlRoutes } from './routes/control.js';
 
 const SESSION_COOKIE = 'taskq_session';
 const LOGIN_COOKIE = 'taskq_login';
@@ -183,6 +184,7 @@ export function buildApp(input: DashboardOptions): { app: Hono<Env>; options: Re
   registerOverviewRoutes(app, ctx);
   registerTaskRoutes(app, ctx);
   registerScheduleRoutes(app, ctx);
+  registerControlRoutes(app, ctx);
 
   app.onError((error, c) => {
     const message = ctx.describe(error);

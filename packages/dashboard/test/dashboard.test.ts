@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import type { Taskq } from '@taskq/core';
+import { fileURLToPath } from 'node:url';
+import { Taskq, type ClusterHandle } from '@taskq/core';
 import { createDashboard, hashPassword, serveDashboard, type DashboardOptions } from '../src/index.js';
 import { HttpClient, memoryClient, memoryLogger, record } from './support/browserless.js';
 
@@ -7,9 +8,44 @@ const ADMIN = { username: 'admin', password: 'correct horse battery' };
 const VIEWER = { username: 'viewer', password: 'read only please', role: 'viewer' as const };
 
 const open: Taskq[] = [];
+const clusters: ClusterHandle[] = [];
 afterEach(async () => {
+  for (const cluster of clusters.splice(0)) await cluster.stop({ deadlineMs: 2000 });
   for (const q of open.splice(0)) await q.close();
 });
+
+const TASKS = fileURLToPath(new URL('./support/e2e-tasks.mjs', import.meta.url));
+
+/** A cluster in this process on the dashboard client's memory queue and store (same name). */
+async function startCluster(taskq: Taskq): Promise<ClusterHandle> {
+  const worker = new Taskq({
+    name: taskq.config.name,
+    broker: 'memory:',
+    store: 'memory:',
+    secretKey: 'dashboard-test-secret',
+    tasks: [TASKS],
+    workers: 1,
+    guardCycle: 0.1,
+    logLevel: 'silent',
+  });
+  open.push(worker);
+  const cluster = await worker.cluster({ handleSignals: false }).start();
+  clusters.unshift(cluster);
+  return cluster;
+}
+
+async function eventually<T>(check: () => Promise<T>, what: string, timeoutMs = 15_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await check();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+const dead = (overrides: Parameters<typeof record>[0] = {}) =>
+  record({ success: false, result: null, error: { name: 'Error', message: 'gave up' }, ...overrides });
 
 function setup(options: Partial<DashboardOptions> = {}) {
   const taskq = memoryClient();
@@ -363,5 +399,277 @@ describe('pages', () => {
     await taskq.enqueue('add', [40, 2], { group: 'queued-group' });
     const page = await (await client.get('/taskq/queued')).text();
     expect(page).toContain('queued-group');
+  });
+});
+
+describe('job control', () => {
+  it('shows the progress bar, log lines and redrive link of a finished task; other progress as JSON', async () => {
+    const { client, taskq } = await loggedIn();
+    const t = Date.UTC(2026, 10, 29, 18, 4, 5, 120);
+    const original = dead();
+    const finished = record({
+      meta: {
+        progress: 0.75,
+        logs: [
+          { at: t, level: 'info', message: 'fetched <b>rows</b>', fields: { rows: 42 } },
+          { at: t + 1000, level: 'warn', message: 'slow page' },
+        ],
+        droppedLogs: 3,
+        redrivenFrom: original.id,
+      },
+    });
+    const staged = record({ meta: { progress: { stage: 'upload', files: 2 } } });
+    const plain = record();
+    await (await taskq.runtime()).store.saveMany([original, finished, staged, plain]);
+    const page = await (await client.get(`/taskq/tasks/${finished.id}`)).text();
+    expect(page).toContain('<progress max="100" value="75"');
+    expect(page).toContain('75%');
+    expect(page).toContain('2026-11-29 18:04:05.120');
+    expect(page).toContain('fetched &lt;b&gt;rows&lt;/b&gt;');
+    expect(page).toContain('{&quot;rows&quot;:42}');
+    expect(page).toContain('slow page');
+    expect(page).toContain('3 older log lines were dropped');
+    expect(page).toMatch(new RegExp(`href="/taskq/tasks/${original.id}"\\s+data-testid="redriven-from"`));
+    const json = await (await client.get(`/taskq/tasks/${staged.id}`)).text();
+    expect(json).not.toContain('<progress');
+    expect(json).toContain('&quot;stage&quot;: &quot;upload&quot;');
+    expect(await (await client.get(`/taskq/tasks/${plain.id}`)).text()).toContain('reported no progress');
+    // percentages up to 100 too
+    const percent = record({ meta: { progress: 40 } });
+    await (await taskq.runtime()).store.saveMany([percent]);
+    expect(await (await client.get(`/taskq/tasks/${percent.id}`)).text()).toContain('value="40"');
+  });
+
+  it('lists dead letters by func, error code and date, pages them, and redrives one, selected ones or all matching', async () => {
+    const { client, csrf, taskq, audit } = await loggedIn();
+    const store = (await taskq.runtime()).store;
+    const t0 = Date.UTC(2026, 10, 1, 12);
+    const timeouts = Array.from({ length: 120 }, (_, i) =>
+      dead({
+        func: 'fetch',
+        error: { name: 'TaskqError', message: 'too slow', code: 'TASKQ_TASK_TIMEOUT' },
+        stoppedAt: new Date(t0 + i * 60_000),
+      }),
+    );
+    // no queue of its own: redriven onto the default queue
+    const other = dead({
+      cluster: null,
+      func: 'report',
+      error: { name: 'Error', message: 'bad', code: 'E_BAD' },
+      stoppedAt: new Date(t0),
+    });
+    const retrying = dead({ func: 'fetch', error: { name: 'Error', message: 'again', maxAttempts: 5 } });
+    const cancelled = dead({
+      func: 'fetch',
+      error: { name: 'TaskqError', message: 'c', code: 'TASKQ_TASK_CANCELLED' },
+    });
+    await store.saveMany([...timeouts, other, retrying, cancelled, record({ func: 'fetch' })]);
+
+    const byCode = await (await client.get('/taskq/dead-letters?code=TASKQ_TASK_TIMEOUT')).text();
+    expect(byCode).toContain(timeouts[119]!.id);
+    expect(byCode).not.toContain(other.id);
+    expect(byCode).not.toContain(retrying.id);
+    expect(byCode).not.toContain(cancelled.id);
+    expect(byCode).not.toContain(timeouts[0]!.id);
+    const next = /href="([^"]+)"\s+data-testid="next-page"/.exec(byCode)?.[1];
+    expect(next).toBeDefined();
+    const older = await (await client.get(next!.replaceAll('&amp;', '&'))).text();
+    expect(older).toContain(timeouts[0]!.id);
+    expect(older).not.toContain(timeouts[119]!.id);
+    const byFunc = await (await client.get('/taskq/dead-letters?func=report')).text();
+    expect(byFunc).toContain(other.id);
+    expect(byFunc).not.toContain(timeouts[3]!.id);
+    const window = await (await client.get('/taskq/dead-letters?since=2026-11-01T12:10&until=2026-11-01T12:12')).text();
+    expect(window).toContain(timeouts[10]!.id);
+    expect(window).toContain(timeouts[11]!.id);
+    expect(window).not.toContain(timeouts[12]!.id);
+    expect(window).not.toContain(timeouts[9]!.id);
+    expect((await client.get('/taskq/dead-letters?since=soon')).status).toBe(400);
+
+    // one, from its task page: on to the new task, which links back
+    const fromPage = await (await client.get(`/taskq/tasks/${other.id}`)).text();
+    const action = /formaction="([^"]+)"\s+data-testid="redrive"/.exec(fromPage)?.[1];
+    expect(action).toBe('/taskq/dead-letters/redrive?open=1');
+    const one = await client.post(action!, { ids: other.id, _csrf: csrf });
+    const location = one.headers.get('Location')!;
+    expect(location).toMatch(/^\/taskq\/tasks\/[0-9a-f]{32}\?notice=Redrove\+1\+dead\+letter/);
+    const newTask = await (await client.get(location)).text();
+    expect(newTask).toContain('Waiting on the queue');
+    expect(newTask).toMatch(new RegExp(`href="/taskq/tasks/${other.id}"\\s+data-testid="redriven-from"`));
+    expect(await (await client.get('/taskq/queued')).text()).toMatch(
+      new RegExp(`redriven from\\s+<a class="mono" href="/taskq/tasks/${other.id}"`),
+    );
+    expect(await (await client.get('/taskq/dead-letters?func=report')).text()).not.toContain(other.id);
+
+    // selected
+    const selected = await client.post('/taskq/dead-letters/redrive', {
+      ids: [timeouts[0]!.id, timeouts[1]!.id],
+      _csrf: csrf,
+      back: '/taskq/dead-letters?code=TASKQ_TASK_TIMEOUT',
+    });
+    expect(selected.headers.get('Location')).toContain(
+      '/taskq/dead-letters?code=TASKQ_TASK_TIMEOUT&notice=Redrove+2+dead+letters.',
+    );
+    // all matching the filter (the 1-minute window holds 10 and 11)
+    const all = await client.post('/taskq/dead-letters/redrive', {
+      scope: 'all',
+      code: 'TASKQ_TASK_TIMEOUT',
+      since: '2026-11-01T12:10',
+      until: '2026-11-01T12:12',
+      _csrf: csrf,
+      back: '/taskq/dead-letters',
+    });
+    expect(all.headers.get('Location')).toContain('notice=Redrove+2+dead+letters.');
+    expect(await taskq.queueSize()).toBe(1);
+    // the others keep the queue they failed on
+    expect(await (await (await taskq.runtime()).brokerFor('test')).queueSize()).toBe(4);
+    const redriven = audit.lines.filter((l) => l.fields?.action === 'redrive');
+    expect(redriven.map((l) => l.fields?.task)).toEqual([
+      other.id,
+      timeouts[0]!.id,
+      timeouts[1]!.id,
+      expect.any(String),
+      expect.any(String),
+    ]);
+    expect(
+      redriven
+        .slice(3)
+        .map((l) => l.fields?.task)
+        .sort(),
+    ).toEqual([timeouts[10]!.id, timeouts[11]!.id].sort());
+    // the redriven ones left the list
+    expect((await taskq.deadLetters({ code: 'TASKQ_TASK_TIMEOUT', limit: 1000 })).records).toHaveLength(116);
+  });
+
+  it('pauses and resumes a queue; a cancelled queued task is saved as cancelled once a cluster runs', async () => {
+    const { client, csrf, taskq, audit } = await loggedIn();
+    const queue = taskq.config.cluster;
+    await startCluster(taskq);
+    const paused = await client.post('/taskq/queues/pause', { queue, _csrf: csrf, back: '/taskq/clusters' });
+    expect(paused.headers.get('Location')).toContain('notice=Paused+queue');
+    expect((await taskq.pausedQueues()).map((p) => p.queue)).toEqual([queue]);
+    const clusters = await (await client.get('/taskq/clusters')).text();
+    expect(clusters).toContain(`data-testid="resume-queue-${queue}"`);
+    // the cluster notices within a guard cycle and says so in its status
+    await eventually(
+      async () => (await (await client.get('/taskq/clusters/rows')).text()).includes('>Paused<'),
+      'Paused',
+    );
+
+    const keep = await taskq.enqueue('add', [1, 2]);
+    const drop = await taskq.enqueue('add', [3, 4]);
+    const queued = await (await client.get('/taskq/queued')).text();
+    expect(queued).toContain('data-testid="queue-paused"');
+    expect(queued).toContain(`action="/taskq/tasks/${drop}/cancel"`);
+    const waiting = await (await client.get(`/taskq/tasks/${drop}`)).text();
+    expect(waiting).toContain('Waiting on the queue');
+    expect(waiting).toContain('data-testid="cancel-task"');
+    const cancel = await client.post(`/taskq/tasks/${drop}/cancel`, { _csrf: csrf, back: '/taskq/queued' });
+    expect(cancel.headers.get('Location')).toMatch(/^\/taskq\/queued\?notice=Cancelled/);
+
+    const resumed = await client.post('/taskq/queues/resume', { queue, _csrf: csrf });
+    expect(resumed.headers.get('Location')).toContain('notice=Resumed+queue');
+    expect(await taskq.pausedQueues()).toEqual([]);
+    const kept = await taskq.fetch(keep, { wait: 15_000 });
+    expect(kept?.success).toBe(true);
+    const dropped = await eventually(() => taskq.fetch(drop), 'the cancelled record');
+    expect(dropped).toMatchObject({ success: false, error: { code: 'TASKQ_TASK_CANCELLED' } });
+    const page = await (await client.get(`/taskq/tasks/${drop}`)).text();
+    expect(page).toContain('TASKQ_TASK_CANCELLED');
+    // a finished task cannot be cancelled any more
+    const late = await client.post(`/taskq/tasks/${keep}/cancel`, { _csrf: csrf, back: `/taskq/tasks/${keep}` });
+    expect(late.headers.get('Location')).toContain('already+finished');
+    expect(
+      audit.lines
+        .filter((l) => l.message === 'dashboard audit')
+        .map((l) => [l.fields?.action, l.fields?.queue ?? l.fields?.task]),
+    ).toEqual([
+      ['queue.pause', queue],
+      ['cancel', drop],
+      ['queue.resume', queue],
+    ]);
+  });
+
+  it('shows a running task live with its progress and logs, and cancels it', async () => {
+    const { client, csrf, taskq } = await loggedIn();
+    await startCluster(taskq);
+    const id = await taskq.enqueue('reports', [3, 60_000]);
+    const live = await eventually(async () => {
+      const text = await (await client.get(`/taskq/tasks/${id}/live`)).text();
+      return text.includes('value="50"') && text;
+    }, 'live progress');
+    expect(live).toContain('step 2');
+    expect(live).toContain('{&quot;i&quot;:1}');
+    const page = await (await client.get(`/taskq/tasks/${id}`)).text();
+    expect(page).toContain(`hx-get="/taskq/tasks/${id}/live"`);
+    expect(page).toContain('data-testid="cancel-task"');
+    await client.post(`/taskq/tasks/${id}/cancel`, { _csrf: csrf, back: `/taskq/tasks/${id}` });
+    const saved = await eventually(() => taskq.fetch(id), 'the cancelled record');
+    expect(saved?.error?.code).toBe('TASKQ_TASK_CANCELLED');
+    // once saved, the live fragment tells htmx to reload the page into the record (logs kept in meta)
+    const after = await client.get(`/taskq/tasks/${id}/live`);
+    expect(after.headers.get('HX-Refresh')).toBe('true');
+    expect(await (await client.get(`/taskq/tasks/${id}`)).text()).toContain('step 2');
+  });
+
+  it('cancels a group from the groups page', async () => {
+    const { client, csrf, taskq, audit } = await loggedIn();
+    await (await taskq.runtime()).store.saveMany([record({ group: 'nightly' })]);
+    const groups = await (await client.get('/taskq/groups')).text();
+    expect(groups).toContain('data-testid="cancel-group-nightly"');
+    const id = await taskq.enqueue('add', [1, 1], { group: 'nightly' });
+    const response = await client.post('/taskq/groups/cancel', {
+      group: 'nightly',
+      _csrf: csrf,
+      back: '/taskq/groups',
+    });
+    expect(response.headers.get('Location')).toContain('/taskq/groups?notice=Cancelled+group+nightly');
+    await startCluster(taskq);
+    const saved = await eventually(() => taskq.fetch(id), 'the cancelled member');
+    expect(saved?.error?.code).toBe('TASKQ_TASK_CANCELLED');
+    expect(audit.lines.find((l) => l.fields?.action === 'cancel-group')?.fields?.group).toBe('nightly');
+  });
+
+  it('gives the viewer role no redrive, cancel or pause (403), and no buttons for them', async () => {
+    const { client, csrf, taskq } = await loggedIn(VIEWER);
+    const letter = dead();
+    await (await taskq.runtime()).store.saveMany([letter]);
+    const id = await taskq.enqueue('add', [1, 2], { group: 'g' });
+    const posts: [string, Record<string, string>][] = [
+      ['/taskq/dead-letters/redrive', { ids: letter.id }],
+      ['/taskq/dead-letters/redrive', { scope: 'all' }],
+      [`/taskq/tasks/${id}/cancel`, {}],
+      ['/taskq/groups/cancel', { group: 'g' }],
+      ['/taskq/queues/pause', { queue: taskq.config.cluster }],
+      ['/taskq/queues/resume', { queue: taskq.config.cluster }],
+    ];
+    for (const [path, fields] of posts) {
+      const response = await client.post(path, { ...fields, _csrf: csrf });
+      expect(response.status, path).toBe(403);
+    }
+    expect(await taskq.pausedQueues()).toEqual([]);
+    expect((await taskq.deadLetters()).records.map((r) => r.id)).toEqual([letter.id]);
+    expect(await taskq.queueSize()).toBe(1);
+    const pages = await Promise.all(
+      [
+        '/taskq/dead-letters',
+        '/taskq/queued',
+        '/taskq/clusters',
+        `/taskq/tasks/${id}`,
+        `/taskq/tasks/${letter.id}`,
+      ].map(async (p) => (await client.get(p)).text()),
+    );
+    for (const page of pages) {
+      expect(page).not.toMatch(
+        /Redrive selected|data-testid="cancel-|data-testid="(pause|resume)-queue|data-testid="redrive"/,
+      );
+    }
+    expect(pages[0]).toContain(letter.id);
+  });
+
+  it('rejects these changes without the CSRF token', async () => {
+    const { client, taskq } = await loggedIn();
+    expect((await client.post('/taskq/queues/pause', { queue: taskq.config.cluster })).status).toBe(403);
+    expect(await taskq.pausedQueues()).toEqual([]);
   });
 });

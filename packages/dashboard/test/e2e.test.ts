@@ -313,5 +313,133 @@ describe.skipIf(!hasChromium)(
       await page.goto(`${server.url}tasks?state=success`);
       await shot('successful');
     });
+
+    it(
+      'shows the progress bar and log lines of a finished task',
+      async () => {
+        const id = await taskq.enqueue('reports', [4, 0]);
+        await eventually(async () => (await taskq.fetch(id)) !== null, 'the reporting task');
+        await page.goto(`${server.url}tasks/${id}`);
+        await page.waitForSelector('[data-testid=task-detail]');
+        expect(await page.getAttribute('[data-testid=task-progress] progress', 'value')).toBe('100');
+        const logs = page.locator('[data-testid=task-logs] tbody tr');
+        expect(await logs.count()).toBe(4);
+        expect(await logs.nth(3).textContent()).toMatch(/warn\s+step 3\s+\{"i":3\}/);
+        await shot('task-progress');
+      },
+      STEP_TIMEOUT,
+    );
+
+    it(
+      'follows a running task live and cancels it from its page',
+      async () => {
+        const id = await taskq.enqueue('reports', [2, 120_000]);
+        await page.goto(`${server.url}tasks/${id}`);
+        // htmx polls the live part: the progress appears once the task runs
+        await page.waitForSelector('[data-testid=task-live] [data-testid=task-progress] progress[value="50"]', {
+          timeout: 30_000,
+        });
+        expect(await page.textContent('[data-testid=task-live-state]')).toContain('Running');
+        await shot('task-running');
+        page.once('dialog', (dialog) => void dialog.accept());
+        await page.click('[data-testid=cancel-task]');
+        await page.waitForSelector('.notice');
+        expect(await page.textContent('.notice')).toContain('Cancelled');
+        // the page turns into the saved record by itself
+        await page.waitForSelector('[data-testid=task-error]', { timeout: 30_000 });
+        expect(await page.textContent('[data-testid=task-error]')).toContain('TASKQ_TASK_CANCELLED');
+        expect(await page.locator('[data-testid=task-logs] tbody tr').count()).toBe(2);
+      },
+      STEP_TIMEOUT,
+    );
+
+    it(
+      'filters dead letters by code and func, redrives one and links the new task to it',
+      async () => {
+        const marker = join(markers, 'dead-letter');
+        const token = `dl-${randomUUID().slice(0, 6)}`;
+        const coded = await taskq.enqueue('failWithCode', ['E_E2E_DEAD', token]);
+        const letter = await taskq.enqueue('flaky', [marker, { dead: token }]);
+        await eventually(
+          async () => (await taskq.fetch(coded)) !== null && (await taskq.fetch(letter)) !== null,
+          'two dead letters',
+        );
+        await page.goto(`${server.url}dead-letters`);
+        await page.fill('[data-testid=dead-filters] input[name=code]', 'E_E2E_DEAD');
+        await page.click('[data-testid=dead-filters] button[type=submit]');
+        const rows = page.locator('[data-testid=dead-table] tbody tr');
+        await expect.poll(() => rows.count()).toBe(1);
+        expect(await rows.first().getAttribute('data-task-id')).toBe(coded);
+        await page.fill('[data-testid=dead-filters] input[name=code]', '');
+        await page.fill('[data-testid=dead-filters] input[name=func]', 'flaky');
+        await page.click('[data-testid=dead-filters] button[type=submit]');
+        await page.waitForURL(/func=flaky/);
+        expect(await page.locator(`[data-testid=dead-table] tr[data-task-id="${letter}"]`).count()).toBe(1);
+        expect(await page.locator(`[data-testid=dead-table] tr[data-task-id="${coded}"]`).count()).toBe(0);
+        await shot('dead-letters');
+        writeFileSync(marker, 'fixed');
+        await page.check(`input[name=ids][value="${letter}"]`);
+        await page.click('[data-testid=redrive-selected]');
+        await page.waitForSelector('.notice');
+        expect(await page.textContent('.notice')).toContain('Redrove 1 dead letter');
+        expect(await page.locator(`[data-testid=dead-table] tr[data-task-id="${letter}"]`).count()).toBe(0);
+        // the new task runs and links back to the dead letter
+        await eventually(
+          async () => (await storeCount({ func: 'flaky', state: 'success', text: token })) === 1,
+          'the redriven task',
+        );
+        const { store } = await taskq.runtime();
+        const [redriven] = (await store.search({ func: 'flaky', state: 'success', text: token, limit: 1 })).records;
+        expect(redriven!.meta?.redrivenFrom).toBe(letter);
+        await page.goto(`${server.url}tasks/${redriven!.id}`);
+        await page.waitForSelector('[data-testid=redriven-from]');
+        await shot('task-redriven');
+        await page.click('[data-testid=redriven-from]');
+        await page.waitForURL(new RegExp(`/tasks/${letter}$`));
+        expect(await page.textContent('[data-testid=task-error]')).toContain('is missing');
+      },
+      STEP_TIMEOUT,
+    );
+
+    it(
+      'pauses the queue, cancels a queued task, resumes: the task is saved as cancelled, the other runs',
+      async () => {
+        await page.goto(`${server.url}clusters`);
+        await page.click(`[data-testid=pause-queue-${name}]`);
+        await page.waitForSelector('.notice');
+        expect(await page.textContent('.notice')).toContain(`Paused queue ${name}`);
+        // both clusters say so in their status (the rows refresh by htmx)
+        await page.waitForFunction(
+          () =>
+            [...document.querySelectorAll('[data-testid=cluster-rows] [data-testid=cluster-status]')].filter((td) =>
+              td.textContent?.includes('Paused'),
+            ).length === 2,
+          null,
+          { timeout: 30_000 },
+        );
+        await shot('clusters-paused');
+        const keep = await taskq.enqueue('add', [20, 22]);
+        const drop = await taskq.enqueue('add', [1, 1]);
+        await page.goto(`${server.url}queued`);
+        expect(await page.textContent('[data-testid=queue-paused]')).toContain('Paused');
+        await page.waitForSelector(`[data-testid="cancel-${drop}"]`);
+        await shot('queued-paused');
+        page.once('dialog', (dialog) => void dialog.accept());
+        await page.click(`[data-testid="cancel-${drop}"]`);
+        await page.waitForSelector('.notice');
+        expect(await page.textContent('.notice')).toContain('Cancelled');
+        await page.goto(`${server.url}clusters`);
+        await page.click(`[data-testid=resume-queue-${name}]`);
+        await page.waitForSelector('.notice');
+        expect(await page.textContent('.notice')).toContain(`Resumed queue ${name}`);
+        expect(await taskq.pausedQueues()).toEqual([]);
+        await eventually(async () => (await taskq.fetch(keep)) !== null, 'the kept task');
+        expect((await taskq.fetch(keep))?.result).toBe(42);
+        await eventually(async () => (await taskq.fetch(drop)) !== null, 'the cancelled task');
+        await page.goto(`${server.url}tasks/${drop}`);
+        expect(await page.textContent('[data-testid=task-error]')).toContain('TASKQ_TASK_CANCELLED');
+      },
+      STEP_TIMEOUT,
+    );
   },
 );

@@ -3,6 +3,8 @@ import { html } from 'hono/html';
 import type { ClusterStat, Runtime, TaskMessage } from '@taskq/core';
 import type { Ctx, DashboardContext, Env } from '../context.js';
 import { formatDuration, formatTime, shorten } from '../views/format.js';
+import { csrfField } from '../views/layout.js';
+import { queueControls } from './control.js';
 
 /** Chart ranges: label → [range ms, bucket ms]. */
 export const RANGES: Record<string, [number, number]> = {
@@ -30,7 +32,10 @@ function clusterRows(stats: ClusterStat[], now = Date.now()) {
         <td>${s.host}</td>
         <td class="mono" title="${s.clusterId}">${s.clusterId.slice(-8)}</td>
         <td>${s.queue}</td>
-        <td><span class="badge state-${s.status.toLowerCase()}">${s.status}</span></td>
+        <td data-testid="cluster-status">
+          <span class="badge state-${s.status.toLowerCase()}">${s.status}</span>
+          ${s.paused ? html`<span class="badge state-paused">Paused</span>` : ''}
+        </td>
         <td>${s.concurrency > 1 ? `${s.workers}x${s.concurrency}` : String(s.workers)}</td>
         <td>${s.taskQueueSize}</td>
         <td>${s.resultQueueSize}</td>
@@ -78,7 +83,12 @@ export function registerOverviewRoutes(app: Hono<Env>, ctx: DashboardContext): v
         >
           ${clusterRows(stats)}
         </tbody>
-      </table>`;
+      </table>
+      ${await queueControls(
+        ctx,
+        c,
+        stats.map((s) => s.queue),
+      )}`;
     return ctx.page(c, { title: 'Clusters', active: 'clusters' }, body);
   });
 
@@ -98,6 +108,9 @@ export function registerOverviewRoutes(app: Hono<Env>, ctx: DashboardContext): v
       );
     }
     const messages = await broker.listQueued({ limit: 200 });
+    const session = c.get('session');
+    const admin = session.role === 'admin';
+    const paused = (await ctx.options.taskq.pausedQueues().catch(() => [])).some((p) => p.queue === broker.queue);
     const rows = messages.map((m) => {
       let task: TaskMessage | null;
       try {
@@ -105,9 +118,19 @@ export function registerOverviewRoutes(app: Hono<Env>, ctx: DashboardContext): v
       } catch {
         task = null;
       }
-      return html`<tr>
-        <td class="mono">${task?.id ?? m.id}</td>
-        <td>${task?.name ?? '(unreadable package)'}</td>
+      return html`<tr data-task-id="${task?.id ?? ''}">
+        <td class="mono">${task ? html`<a href="${ctx.url(`tasks/${task.id}`)}">${task.id}</a>` : m.id}</td>
+        <td>
+          ${task?.name ?? '(unreadable package)'}
+          ${
+            task?.redrivenFrom
+              ? html`<br /><small
+                    >redriven from
+                    <a class="mono" href="${ctx.url(`tasks/${task.redrivenFrom}`)}">${task.redrivenFrom}</a></small
+                  >`
+              : ''
+          }
+        </td>
         <td>${task?.func ?? ''}</td>
         <td>${task?.group ?? ''}</td>
         <td class="mono">${shorten(task ? JSON.stringify(task.args) : '', 60)}</td>
@@ -115,9 +138,39 @@ export function registerOverviewRoutes(app: Hono<Env>, ctx: DashboardContext): v
         <td>
           ${m.lockedUntil ? `locked until ${formatTime(m.lockedUntil)}` : m.runAt ? `due ${formatTime(m.runAt)}` : 'ready'}
         </td>
+        ${
+          admin
+            ? html`<td>
+                ${
+                  task
+                    ? html`<form method="post" action="${ctx.url(`tasks/${task.id}/cancel`)}" class="inline">
+                        ${csrfField(session)}
+                        <input type="hidden" name="back" value="${ctx.url('queued')}" />
+                        <button
+                          type="submit"
+                          class="danger"
+                          data-confirm="Cancel this task? It will not run."
+                          data-testid="cancel-${task.id}"
+                        >
+                          Cancel
+                        </button>
+                      </form>`
+                    : ''
+                }
+              </td>`
+            : ''
+        }
       </tr>`;
     });
-    const body = html`<p class="hint">The first 200 messages on queue ${broker.queue}.</p>
+    const body = html`<p class="hint">
+        The first 200 messages on queue ${broker.queue}.
+        ${
+          paused
+            ? html`<span class="badge state-paused" data-testid="queue-paused">Paused</span> — resume it on the
+                <a href="${ctx.url('clusters')}">clusters page</a>.`
+            : ''
+        }
+      </p>
       <table class="list">
         <thead>
           <tr>
@@ -128,9 +181,10 @@ export function registerOverviewRoutes(app: Hono<Env>, ctx: DashboardContext): v
             <th>Args</th>
             <th>Enqueued</th>
             <th>State</th>
+            ${admin ? html`<th></th>` : ''}
           </tr>
         </thead>
-        <tbody>
+        <tbody data-testid="queued-rows">
           ${rows}
         </tbody>
       </table>
@@ -149,10 +203,31 @@ export function registerOverviewRoutes(app: Hono<Env>, ctx: DashboardContext): v
       else g.failure++;
       groups.set(r.group, g);
     }
+    const session = c.get('session');
+    const admin = session.role === 'admin';
+    const cancelForm = (group: string | null) =>
+      html`<form method="post" action="${ctx.url('groups/cancel')}" class="${group ? 'inline' : 'filters'}">
+        ${csrfField(session)}
+        <input type="hidden" name="back" value="${ctx.url('groups')}" />
+        ${
+          group
+            ? html`<input type="hidden" name="group" value="${group}" />`
+            : html`<input name="group" placeholder="group name" aria-label="group to cancel" required />`
+        }
+        <button
+          type="submit"
+          class="danger"
+          data-confirm="Cancel every waiting and running task of this group?"
+          data-testid="${group ? `cancel-group-${group}` : 'cancel-group'}"
+        >
+          ${group ? 'Cancel' : 'Cancel group'}
+        </button>
+      </form>`;
     const body = html`<p class="hint">Groups among the newest 1,000 tasks; filter the task list by any group name.</p>
       <form method="get" action="${ctx.url('tasks')}" class="filters">
         <input name="group" placeholder="group name" aria-label="group" required /><button>Show group</button>
       </form>
+      ${admin ? cancelForm(null) : ''}
       <table class="list">
         <thead>
           <tr>
@@ -160,6 +235,7 @@ export function registerOverviewRoutes(app: Hono<Env>, ctx: DashboardContext): v
             <th>Successes</th>
             <th>Failures</th>
             <th>Last finished</th>
+            ${admin ? html`<th></th>` : ''}
           </tr>
         </thead>
         <tbody>
@@ -172,6 +248,7 @@ export function registerOverviewRoutes(app: Hono<Env>, ctx: DashboardContext): v
                   ${g.failure ? html`<a href="${ctx.url(`tasks?state=failure&group=${encodeURIComponent(name)}`)}">${g.failure}</a>` : 0}
                 </td>
                 <td>${formatTime(g.last)}</td>
+                ${admin ? html`<td>${cancelForm(name)}</td>` : ''}
               </tr>`,
           )}
         </tbody>

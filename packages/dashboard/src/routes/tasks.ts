@@ -1,9 +1,9 @@
 import type { Hono } from 'hono';
 import { html } from 'hono/html';
-import type { SearchQuery, TaskRecord } from '@taskq/core';
+import { awaitsRetry, ErrorCodes, isTaskId, type SearchQuery, type TaskMessage, type TaskRecord } from '@taskq/core';
 import { formOf, type DashboardContext, type Env, type Ctx } from '../context.js';
 import { csrfField } from '../views/layout.js';
-import { formatDuration, formatTime, prettyJson, shorten, stateBadge } from '../views/format.js';
+import { formatDuration, formatTime, metaView, prettyJson, shorten, stateBadge } from '../views/format.js';
 
 const FILTERS = ['q', 'func', 'name', 'group', 'cluster', 'state', 'since', 'until'] as const;
 type Filters = Partial<Record<(typeof FILTERS)[number], string>>;
@@ -19,14 +19,14 @@ function readFilters(c: Ctx): Filters {
 }
 
 /** `datetime-local` values are read as UTC (the pages show UTC). */
-function parseTime(value: string | undefined, field: string): Date | undefined {
+export function parseTime(value: string | undefined, field: string): Date | undefined {
   if (!value) return undefined;
   const date = new Date(/[zZ]|[+-]\d\d:\d\d$/.test(value) ? value : `${value}Z`);
   if (Number.isNaN(date.getTime())) throw new FilterError(`"${field}" is not a date: use YYYY-MM-DDTHH:MM.`);
   return date;
 }
 
-class FilterError extends Error {}
+export class FilterError extends Error {}
 
 export function toSearch(filters: Filters, cursor: string | undefined, limit: number): SearchQuery {
   const query: SearchQuery = { limit };
@@ -44,7 +44,7 @@ export function toSearch(filters: Filters, cursor: string | undefined, limit: nu
   return query;
 }
 
-function queryString(filters: Filters, extra: Record<string, string> = {}): string {
+export function queryString(filters: Filters, extra: Record<string, string> = {}): string {
   const params = new URLSearchParams();
   for (const [k, v] of Object.entries({ ...filters, ...extra })) if (v) params.set(k, v);
   const text = params.toString();
@@ -151,9 +151,74 @@ export function registerTaskRoutes(app: Hono<Env>, ctx: DashboardContext): void 
 
   app.get('/tasks/:id', async (c) => {
     const runtime = await ctx.runtime();
-    const record = await runtime.store.get(c.req.param('id'));
-    if (!record) return ctx.page(c, { title: 'Task not found', error: 'No task has that id or name.' }, html``, 404);
-    return ctx.page(c, { title: `Task ${record.name}` }, taskDetail(ctx, c, record));
+    const id = c.req.param('id');
+    const record = await runtime.store.get(id);
+    if (record) return ctx.page(c, { title: `Task ${record.name}` }, taskDetail(ctx, c, record));
+    // no record yet: waiting or running (progress and logs live from its cluster), or unknown
+    const live = await liveState(ctx, id);
+    const known = live.queued !== null || live.meta !== null;
+    const session = c.get('session');
+    const body = html`<div
+        data-testid="task-live"
+        hx-get="${ctx.url(`tasks/${encodeURIComponent(id)}/live`)}"
+        hx-trigger="every 2s"
+        hx-swap="innerHTML"
+      >
+        ${liveView(ctx, id, live)}
+      </div>
+      ${
+        session.role === 'admin' && (known || isTaskId(id))
+          ? html`<form method="post" action="${ctx.url(`tasks/${encodeURIComponent(id)}/cancel`)}" class="actions">
+              ${csrfField(session)}
+              <input type="hidden" name="back" value="${ctx.url(`tasks/${encodeURIComponent(id)}`)}" />
+              <button
+                type="submit"
+                class="danger"
+                data-confirm="Cancel this task? A waiting task never runs; a running one is aborted."
+                data-testid="cancel-task"
+              >
+                Cancel
+              </button>
+            </form>`
+          : ''
+      }`;
+    return ctx.page(
+      c,
+      known
+        ? { title: `Task ${live.queued?.name ?? id}` }
+        : { title: 'Task not found', error: 'No task has that id or name (yet).' },
+      body,
+      known ? 200 : 404,
+    );
+  });
+
+  /** The live part of an unfinished task's page; once its record exists, htmx reloads the page into the record. */
+  app.get('/tasks/:id/live', async (c) => {
+    const id = c.req.param('id');
+    const runtime = await ctx.runtime();
+    if (await runtime.store.get(id)) {
+      c.header('HX-Refresh', 'true');
+      return c.body(null, 204);
+    }
+    return c.html(html`${liveView(ctx, id, await liveState(ctx, id))}`);
+  });
+
+  app.post('/tasks/:id/cancel', async (c) => {
+    const form = await formOf(c);
+    const id = c.req.param('id');
+    let notice: string;
+    try {
+      const cancelled = await ctx.options.taskq.cancel(id);
+      if (cancelled) {
+        ctx.audit(c, 'cancel', { task: id });
+        notice = `Cancelled ${id}: a waiting task will not run; a running one is aborted within a guard cycle.`;
+      } else {
+        notice = `${id} already finished; nothing to cancel.`;
+      }
+    } catch (error) {
+      notice = `Could not cancel ${id}: ${ctx.describe(error)}`;
+    }
+    return back(c, ctx, form.back, notice);
   });
 
   app.post('/tasks/resubmit', async (c) => {
@@ -202,13 +267,13 @@ function problemText(problems: string[]): string {
   return problems.length ? ` ${problems.length} could not be resubmitted: ${problems.slice(0, 3).join('; ')}` : '';
 }
 
-function list(value: unknown): string[] {
+export function list(value: unknown): string[] {
   if (value === undefined) return [];
   return (Array.isArray(value) ? value : [value]).filter((v): v is string => typeof v === 'string' && v !== '');
 }
 
 /** Back to the page the form came from, only within the dashboard. */
-function back(c: Ctx, ctx: DashboardContext, target: unknown, notice: string): Response {
+export function back(c: Ctx, ctx: DashboardContext, target: unknown, notice: string): Response {
   const base = ctx.url('');
   let path =
     typeof target === 'string' && target.startsWith(base) && !target.startsWith('//') ? target : ctx.url('tasks');
@@ -265,6 +330,16 @@ function taskDetail(ctx: DashboardContext, c: Ctx, r: TaskRecord) {
       <dd>${formatTime(r.startedAt)} UTC (waited ${formatDuration(wait)})</dd>
       <dt>Stopped</dt>
       <dd>${formatTime(r.stoppedAt)} UTC (ran ${formatDuration(run)})</dd>
+      ${
+        r.meta?.redrivenFrom
+          ? html`<dt>Redriven from</dt>
+              <dd>
+                <a class="mono" href="${ctx.url(`tasks/${r.meta.redrivenFrom}`)}" data-testid="redriven-from"
+                  >${r.meta.redrivenFrom}</a
+                >
+              </dd>`
+          : ''
+      }
     </dl>
     <h2>Arguments</h2>
     <pre data-testid="task-args">${prettyJson(r.args)}</pre>
@@ -279,6 +354,8 @@ function taskDetail(ctx: DashboardContext, c: Ctx, r: TaskRecord) {
             </p>
             <pre>${r.error?.stack ?? ''}</pre>`
     }
+    <h2>Progress and logs</h2>
+    ${metaView(r.meta)}
     ${
       session.role === 'admin'
         ? html`<form method="post" action="${ctx.url('tasks/resubmit')}" class="actions">
@@ -290,6 +367,17 @@ function taskDetail(ctx: DashboardContext, c: Ctx, r: TaskRecord) {
               value="${ctx.url(r.success ? 'tasks?state=success' : 'tasks?state=failure')}"
             />
             <button type="submit" data-testid="resubmit">Resubmit</button>
+            ${
+              isDeadLetter(r)
+                ? html`<button
+                    type="submit"
+                    formaction="${ctx.url('dead-letters/redrive?open=1')}"
+                    data-testid="redrive"
+                  >
+                    Redrive
+                  </button>`
+                : ''
+            }
             <button
               type="submit"
               formaction="${ctx.url('tasks/delete')}"
@@ -301,4 +389,99 @@ function taskDetail(ctx: DashboardContext, c: Ctx, r: TaskRecord) {
           </form>`
         : ''
     }`;
+}
+
+/** A failure with no attempt left that was not stopped on purpose (what `q.deadLetters()` lists, before redrives). */
+export function isDeadLetter(r: TaskRecord): boolean {
+  if (r.success || awaitsRetry(r)) return false;
+  const code = r.error?.code;
+  return (
+    code !== ErrorCodes.TASK_CANCELLED && code !== ErrorCodes.TASK_EXPIRED && code !== ErrorCodes.GROUP_MEMBER_FAILED
+  );
+}
+
+interface LiveState {
+  queued: (TaskMessage & { lockedUntil: Date | null; runAt: Date | null }) | null;
+  meta: Awaited<ReturnType<DashboardContext['options']['taskq']['progress']>>;
+}
+
+/** Where an unfinished task is (the first 1,000 messages of each queue looked at), and what it reported so far. */
+async function liveState(ctx: DashboardContext, id: string): Promise<LiveState> {
+  const runtime = await ctx.runtime();
+  let queued: LiveState['queued'] = null;
+  // the default queue and those the running clusters serve
+  const stats = await (runtime.stats ? runtime.stats.getStats() : runtime.store.getStats()).catch(() => []);
+  const queues = [...new Set([runtime.broker.queue, ...stats.map((s) => s.queue)])];
+  for (const queue of queues) {
+    const broker = queue === runtime.broker.queue ? runtime.broker : await runtime.brokerFor(queue);
+    if (!broker.capabilities.listQueued) continue;
+    for (const m of await broker.listQueued({ limit: 1000 })) {
+      try {
+        const task = runtime.codec.unpack(m.payload);
+        if (task.id === id || task.name === id) {
+          queued = { ...task, lockedUntil: m.lockedUntil ?? null, runAt: m.runAt ?? null };
+          break;
+        }
+      } catch {
+        // an unreadable package is listed as such on the queued page
+      }
+    }
+    if (queued) break;
+  }
+  const meta = isTaskId(id) ? await ctx.options.taskq.progress(id).catch(() => null) : null;
+  return { queued, meta };
+}
+
+function liveView(ctx: DashboardContext, id: string, live: LiveState) {
+  const q = live.queued;
+  const state = q
+    ? q.lockedUntil
+      ? 'Running (claimed by a cluster)'
+      : q.runAt && q.runAt.getTime() > Date.now()
+        ? `Waiting, due ${formatTime(q.runAt)} UTC`
+        : 'Waiting on the queue'
+    : live.meta
+      ? 'Running'
+      : 'No record yet: waiting on another queue, running without progress reported, or unknown';
+  return html`<dl class="detail">
+      <dt>Id</dt>
+      <dd class="mono">${q?.id ?? id}</dd>
+      ${
+        q
+          ? html`<dt>Name</dt>
+              <dd>${q.name}</dd>
+              <dt>Func</dt>
+              <dd class="mono">${q.func}</dd>`
+          : ''
+      }
+      <dt>State</dt>
+      <dd><span class="badge state-live" data-testid="task-live-state">${state}</span></dd>
+      ${
+        q?.group
+          ? html`<dt>Group</dt>
+              <dd>${q.group}</dd>`
+          : ''
+      }
+      ${
+        q
+          ? html`<dt>Enqueued</dt>
+              <dd>${formatTime(new Date(q.enqueuedAt))} UTC</dd>`
+          : ''
+      }
+      ${
+        q?.redrivenFrom || live.meta?.redrivenFrom
+          ? html`<dt>Redriven from</dt>
+              <dd>
+                <a
+                  class="mono"
+                  href="${ctx.url(`tasks/${q?.redrivenFrom ?? live.meta?.redrivenFrom}`)}"
+                  data-testid="redriven-from"
+                  >${q?.redrivenFrom ?? live.meta?.redrivenFrom}</a
+                >
+              </dd>`
+          : ''
+      }
+    </dl>
+    <h2>Progress and logs (live)</h2>
+    ${metaView(live.meta)}`;
 }

@@ -20,6 +20,7 @@ const NAV: [string, string][] = [
   ['clusters', 'Clusters'],
   ['tasks?state=success', 'Successful'],
   ['tasks?state=failure', 'Failed'],
+  ['dead-letters', 'Dead letters'],
   ['schedules', 'Schedules'],
   ['queued', 'Queued'],
   ['groups', 'Groups'],

@@ -1,5 +1,6 @@
 // Tasks for the dashboard's browser tests (run by real cluster processes).
 import { existsSync } from 'node:fs';
+import { currentTask } from '@taskq/core/worker';
 
 export function add(a, b) {
   return a + b;
@@ -17,4 +18,34 @@ export function echo(value) {
 
 export function tick() {
   return Date.now();
+}
+
+/** Reports progress and log lines, holds `holdMs` (aborted early when cancelled), then returns 'done'. */
+export async function reports(lines, holdMs = 0) {
+  const task = currentTask();
+  task.progress({ stage: 'start' });
+  for (let i = 0; i < lines; i++) task.log(i === lines - 1 ? 'warn' : 'info', `step ${i}`, { i });
+  task.progress(0.5);
+  if (holdMs > 0) {
+    await new Promise((resolve, reject) => {
+      const timer = setTimeout(resolve, holdMs);
+      task.signal.addEventListener('abort', () => {
+        clearTimeout(timer);
+        reject(task.signal.reason);
+      });
+    });
+  }
+  task.progress(1);
+  // Core bug (reported): progress()/log() messages and the result travel on different worker ports, so a task that
+  // returns right after its last report can have its record saved before those reports arrive (meta incomplete).
+  // Give them a moment until @taskq/core orders them; the dashboard tests are about showing what was saved.
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  return 'done';
+}
+
+/** Fails with an error code (a dead letter to filter by code). */
+export function failWithCode(code, payload) {
+  const error = new Error(`failed with ${code} (payload ${JSON.stringify(payload)})`);
+  error.code = code;
+  throw error;
 }
