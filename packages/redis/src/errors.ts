@@ -1,8 +1,15 @@
 import { ErrorCodes, TaskqError, type ErrorCode } from '@taskq/core';
 
+/**
+ * Replies that mean "not now" rather than "wrong": a Redis Cluster mid-failover or resharding (CLUSTERDOWN,
+ * TRYAGAIN, MOVED/ASK left after the client's retries), a replica being promoted (READONLY, MASTERDOWN), or a
+ * server still loading its data. They are outages, like a dropped connection.
+ */
+const TRANSIENT_REPLY = /^(CLUSTERDOWN|TRYAGAIN|MOVED|ASK|READONLY|MASTERDOWN|LOADING)\b/;
+
 /** Redis answered with an error (a bug or a misconfiguration): keep it as is. */
 function isReplyError(error: unknown): boolean {
-  return error instanceof Error && error.name === 'ReplyError';
+  return error instanceof Error && error.name === 'ReplyError' && !TRANSIENT_REPLY.test(error.message);
 }
 
 /** Maps connection failures to a stable taskq code; reply errors pass through. */

@@ -1,6 +1,6 @@
-import type { Redis } from 'ioredis';
 import { ErrorCodes, type TaskEventChannel, type TaskFinishedEvent } from '@taskq/core';
 import { guard } from './errors.js';
+import { isCluster, type RedisClient } from './options.js';
 
 /**
  * Finished-task events over Redis pub/sub on `<prefix>:events` (every queue and cluster under the prefix):
@@ -12,10 +12,10 @@ import { guard } from './errors.js';
 export class RedisEventChannel implements TaskEventChannel {
   readonly channel: string;
   readonly #listeners = new Set<(events: TaskFinishedEvent[]) => void>();
-  #subscriber: Promise<Redis> | undefined;
+  #subscriber: Promise<RedisClient> | undefined;
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     prefix: string,
     private readonly closed: () => boolean,
   ) {
@@ -43,8 +43,8 @@ export class RedisEventChannel implements TaskEventChannel {
     };
   }
 
-  async #open(): Promise<Redis> {
-    const subscriber = this.redis.duplicate();
+  async #open(): Promise<RedisClient> {
+    const subscriber: RedisClient = isCluster(this.redis) ? this.redis.duplicate() : this.redis.duplicate();
     subscriber.on('error', () => undefined);
     subscriber.on('message', (channel: string, message: string) => {
       if (channel !== this.channel) return;

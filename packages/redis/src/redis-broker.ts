@@ -19,8 +19,8 @@ import {
 import { guard, withTimeout } from './errors.js';
 import { RedisEventChannel } from './events.js';
 import { brokerKeys, statKeys, type BrokerKeys } from './keys.js';
-import { connect, type RedisConnectionOptions } from './options.js';
-import { defineScripts, runScript } from './scripts.js';
+import { connect, isCluster, type RedisClient, type RedisConnectionOptions, type WaitOptions } from './options.js';
+import { defineScripts, runScript, runScriptReplicated } from './scripts.js';
 
 export interface RedisBrokerOptions extends BrokerFactoryOptions, RedisConnectionOptions {}
 
@@ -56,22 +56,27 @@ export const redisBrokerCapabilities: BrokerCapabilities & EventsCapability = {
 export class RedisBroker extends BaseBroker implements TaskEventChannel {
   readonly capabilities = redisBrokerCapabilities;
   readonly prefix: string;
-  readonly redis: Redis;
+  /** The command connection: an ioredis `Redis`, or a `Cluster` for `redis+cluster://` URLs. */
+  readonly redis: RedisClient;
+  readonly #owned: boolean;
+  readonly #wait: WaitOptions | undefined;
   readonly #keys: BrokerKeys;
   readonly #statKeys: [string, string];
   readonly #pingTimeoutMs: number;
   /** Ids are unique per broker instance and never reused, so stale receipts stay harmless. */
   readonly #idPrefix = randomBytes(6).toString('base64url');
   #idCounter = 0;
-  #blocking: Promise<{ client: Redis; id: number }> | undefined;
+  #blocking: Promise<{ client: RedisClient; id: number }> | undefined;
   #serverInfo: string | undefined;
   readonly #events: RedisEventChannel;
 
   constructor(options: RedisBrokerOptions) {
     super(options);
-    const { redis, prefix } = connect(options);
+    const { redis, prefix, owned } = connect(options);
     this.redis = redis;
     this.prefix = prefix;
+    this.#owned = owned;
+    this.#wait = options.wait;
     this.#pingTimeoutMs = options.pingTimeoutMs ?? 2000;
     this.#keys = brokerKeys(prefix, this.queue);
     this.#statKeys = statKeys(prefix);
@@ -120,7 +125,8 @@ export class RedisBroker extends BaseBroker implements TaskEventChannel {
         const delayMs = Math.max(0, Math.round(item.options?.delayMs ?? 0));
         args.push(ids[i] as string, item.payload, delayMs, Number(item.options?.priority ?? 0) || 0);
       }
-      calls.push(runScript(this.redis, 'enqueue', [ready, msgs, delayed, pready, prio, seq], args));
+      const keys = [ready, msgs, delayed, pready, prio, seq];
+      calls.push(runScriptReplicated(this.redis, 'enqueue', keys, args, this.#wait, ErrorCodes.BROKER_UNAVAILABLE));
     }
     await this.#call(() => Promise.all(calls));
     return ids;
@@ -178,18 +184,25 @@ export class RedisBroker extends BaseBroker implements TaskEventChannel {
   /** Waits until the ready list has an element or `ms` pass; takes nothing from the list. */
   async #block(ms: number, signal?: AbortSignal): Promise<void> {
     if (signal?.aborted || this.closed) return;
-    const blocking = await this.#blockingClient();
-    const client = blocking.client;
+    const blocking = this.#blockingClient();
+    const { client } = await blocking;
     const unblock = () => {
+      if (isCluster(client)) {
+        // No CLIENT UNBLOCK through a Cluster client (its node connections are internal): drop the blocking
+        // client instead; the next wait opens a new one.
+        if (this.#blocking === blocking) this.#blocking = undefined;
+        client.disconnect();
+        return;
+      }
       // Read the id now: it changes when the blocking connection reconnects.
-      this.redis.client('UNBLOCK', blocking.id).catch(() => undefined);
+      void blocking.then(({ id }) => (this.redis as Redis).client('UNBLOCK', id)).catch(() => undefined);
     };
     signal?.addEventListener('abort', unblock, { once: true });
     try {
       const seconds = Math.max(0.01, ms / 1000).toFixed(3);
       await client.blmove(this.#keys.ready, this.#keys.ready, 'LEFT', 'LEFT', seconds);
     } catch (error) {
-      if (!this.closed)
+      if (!this.closed && !signal?.aborted)
         throw new TaskqError(ErrorCodes.BROKER_UNAVAILABLE, 'Redis blocking wait failed.', { cause: error });
     } finally {
       signal?.removeEventListener('abort', unblock);
@@ -197,10 +210,17 @@ export class RedisBroker extends BaseBroker implements TaskEventChannel {
   }
 
   /** One extra connection per broker for blocking waits (a blocked connection can do nothing else). */
-  #blockingClient(): Promise<{ client: Redis; id: number }> {
+  #blockingClient(): Promise<{ client: RedisClient; id: number }> {
     if (this.#blocking) return this.#blocking;
+    const redis = this.redis;
     this.#blocking = (async () => {
-      const client = this.redis.duplicate({ enableAutoPipelining: false });
+      if (isCluster(redis)) {
+        // A Cluster client of its own: BLMOVE goes to the master of the queue's slot, and follows a failover.
+        const client = redis.duplicate(undefined, { enableAutoPipelining: false });
+        client.on('error', () => undefined);
+        return { client, id: -1 };
+      }
+      const client = redis.duplicate({ enableAutoPipelining: false });
       client.on('error', () => undefined);
       const state = { client, id: Number(await client.client('ID')) };
       // The id changes with every reconnect; UNBLOCK needs the current one.
@@ -226,7 +246,17 @@ export class RedisBroker extends BaseBroker implements TaskEventChannel {
     const ids = receipts.map(messageIdOf);
     const calls: Promise<unknown>[] = [];
     for (let start = 0; start < ids.length; start += CHUNK) {
-      calls.push(runScript(this.redis, 'acknowledge', [msgs, leases, deliveries], ids.slice(start, start + CHUNK)));
+      const slice = ids.slice(start, start + CHUNK);
+      calls.push(
+        runScriptReplicated(
+          this.redis,
+          'acknowledge',
+          [msgs, leases, deliveries],
+          slice,
+          this.#wait,
+          ErrorCodes.BROKER_UNAVAILABLE,
+        ),
+      );
     }
     await this.#call(() => Promise.all(calls));
   }
@@ -287,7 +317,7 @@ export class RedisBroker extends BaseBroker implements TaskEventChannel {
     if (this.#serverInfo === undefined) {
       const text = await this.#call(() => this.redis.info('server'));
       const version = /redis_version:(\S+)/.exec(text)?.[1] ?? 'unknown';
-      this.#serverInfo = `redis ${version}`;
+      this.#serverInfo = `redis ${version}${isCluster(this.redis) ? ' cluster' : ''}`;
     }
     return { server: this.#serverInfo, queue: this.queue, prefix: this.prefix, retrySeconds: this.retrySeconds };
   }
@@ -334,6 +364,7 @@ export class RedisBroker extends BaseBroker implements TaskEventChannel {
       const { client } = await blocking.catch(() => ({ client: undefined }));
       client?.disconnect();
     }
+    if (!this.#owned) return; // the caller's client
     if (this.redis.status === 'ready') await this.redis.quit().catch(() => undefined);
     this.redis.disconnect();
   }

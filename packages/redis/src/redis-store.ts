@@ -1,4 +1,3 @@
-import type { Redis } from 'ioredis';
 import {
   BaseResultStore,
   ErrorCodes,
@@ -23,9 +22,9 @@ import {
 } from '@taskq/core';
 import { guard, withTimeout } from './errors.js';
 import { controlTag, scheduleTag, statKeys, storeTag } from './keys.js';
-import { connect, type RedisConnectionOptions } from './options.js';
+import { connect, type RedisClient, type RedisConnectionOptions, type WaitOptions } from './options.js';
 import { RedisScheduleOps } from './schedule-ops.js';
-import { defineScripts, runScript } from './scripts.js';
+import { defineScripts, runScript, runScriptReplicated } from './scripts.js';
 import { searchResults, throughputResults } from './search-results.js';
 
 export interface RedisStoreOptions extends RedisConnectionOptions {
@@ -33,7 +32,15 @@ export interface RedisStoreOptions extends RedisConnectionOptions {
   namespace: string;
 }
 
-const SCRIPTS = ['save-results', 'get-result', 'task-states', 'query-results', 'delete-results', 'prune-results'];
+const SCRIPTS = [
+  'save-results',
+  'get-result',
+  'task-states',
+  'query-results',
+  'delete-results',
+  'prune-results',
+  'clear-results',
+];
 const STAT_SCRIPTS = ['set-stat', 'get-stats'];
 const CONTROL_SCRIPTS = ['control-claim', 'control-set', 'control-delete', 'control-list', 'control-add-member'];
 /** Records per save script call. */
@@ -63,8 +70,11 @@ interface Query {
  */
 export class RedisStore extends BaseResultStore implements ScheduleStore {
   readonly capabilities: StoreCapabilities = { stats: true, ttl: true, control: true };
-  readonly redis: Redis;
+  /** An ioredis `Redis`, or a `Cluster` for `redis+cluster://` URLs. */
+  readonly redis: RedisClient;
   readonly prefix: string;
+  readonly #owned: boolean;
+  readonly #wait: WaitOptions | undefined;
   readonly namespace: string;
   readonly #tag: string;
   readonly #statKeys: [string, string];
@@ -74,9 +84,11 @@ export class RedisStore extends BaseResultStore implements ScheduleStore {
 
   constructor(options: RedisStoreOptions) {
     super();
-    const { redis, prefix } = connect(options);
+    const { redis, prefix, owned } = connect(options);
     this.redis = redis;
     this.prefix = prefix;
+    this.#owned = owned;
+    this.#wait = options.wait;
     this.namespace = options.namespace;
     this.#tag = `${storeTag(prefix, options.namespace)}:`;
     this.#statKeys = statKeys(prefix);
@@ -113,7 +125,18 @@ export class RedisStore extends BaseResultStore implements ScheduleStore {
           encodeBody(record),
         );
       }
-      calls.push(this.#run<number[]>('save-results', args));
+      calls.push(
+        this.#call(() =>
+          runScriptReplicated<number[]>(
+            this.redis,
+            'save-results',
+            [this.#tag],
+            args,
+            this.#wait,
+            ErrorCodes.STORE_UNAVAILABLE,
+          ),
+        ),
+      );
     }
     return (await Promise.all(calls)).flat().map(Number);
   }
@@ -293,14 +316,17 @@ export class RedisStore extends BaseResultStore implements ScheduleStore {
     return this.#schedules.claim(id, expectedNextRun, outcome);
   }
 
-  /** Removes every key of this namespace (tests, `taskq purge`); schedules and control values are kept. */
+  /**
+   * Removes every key of this namespace (tests, `taskq purge`); schedules and control values are kept. One script
+   * on the namespace's slot (a client-side KEYS would read one random node of a Redis Cluster).
+   */
   async clear(): Promise<void> {
     this.assertOpen();
-    const keys = await this.#call(() => this.redis.keys(`${this.#tag.replace(/[*?[\]\\]/g, '\\$&')}*`));
-    if (keys.length > 0) await this.#call(() => this.redis.del(...keys));
+    await this.#run('clear-results', [`${this.#tag.replace(/[*?[\]\\]/g, '\\$&')}*`]);
   }
 
   protected async _close(): Promise<void> {
+    if (!this.#owned) return; // the caller's client
     if (this.redis.status === 'ready') await this.redis.quit().catch(() => undefined);
     this.redis.disconnect();
   }

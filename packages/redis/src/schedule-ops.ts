@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './options.js';
 import {
   ErrorCodes,
   TaskqError,
@@ -86,7 +86,7 @@ export class RedisScheduleOps {
   readonly #keys: [string];
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     tag: string,
     private readonly call: <T>(fn: () => Promise<T>) => Promise<T>,
   ) {

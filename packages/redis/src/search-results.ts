@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './options.js';
 import {
   emptyBuckets,
   encodeSearchCursor,
@@ -36,7 +36,11 @@ export interface SearchKeys {
   decode: (json: string) => TaskRecord;
 }
 
-export async function searchResults(redis: Redis, keys: SearchKeys, query: NormalizedSearch): Promise<SearchPage> {
+export async function searchResults(
+  redis: RedisClient,
+  keys: SearchKeys,
+  query: NormalizedSearch,
+): Promise<SearchPage> {
   const { tag } = keys;
   const rec = `${tag}rec`;
   const min = query.since === undefined ? '-inf' : String(query.since.getTime() * 1000);
@@ -98,7 +102,7 @@ export async function searchResults(redis: Redis, keys: SearchKeys, query: Norma
 
 /** Counts per bucket: ZCOUNT on the success and failure indexes, or a bounded walk when filtered. */
 export async function throughputResults(
-  redis: Redis,
+  redis: RedisClient,
   keys: SearchKeys,
   query: ThroughputQuery,
 ): Promise<ThroughputBucket[]> {
@@ -168,7 +172,7 @@ function driverKeys(tag: string, query: NormalizedSearch): string[] {
 }
 
 /** One index newest first within [min, max], in batches (ties: member descending, as ZRANGE REV gives). */
-async function* indexStream(redis: Redis, key: string, min: string, max: string): AsyncGenerator<Entry> {
+async function* indexStream(redis: RedisClient, key: string, min: string, max: string): AsyncGenerator<Entry> {
   for (let offset = 0; ; offset += BATCH) {
     const items = await redis.zrange(key, max, min, 'BYSCORE', 'REV', 'LIMIT', offset, BATCH, 'WITHSCORES');
     for (let i = 0; i < items.length; i += 2) yield { id: items[i]!, score: Number(items[i + 1]) };
@@ -177,7 +181,7 @@ async function* indexStream(redis: Redis, key: string, min: string, max: string)
 }
 
 /** Records with one name (few): read from the byname index, scored from the ok/failed indexes. */
-async function nameStream(redis: Redis, tag: string, name: string, min: string, max: string) {
+async function nameStream(redis: RedisClient, tag: string, name: string, min: string, max: string) {
   const members = await redis.zrangebylex(`${tag}byname`, `[${name}\0`, `(${name}\u0001`);
   const ids = members.map((m) => m.slice(name.length + 1));
   const entries: Entry[] = [];
