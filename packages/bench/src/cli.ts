@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { parseArgs } from 'node:util';
+import { fileURLToPath } from 'node:url';
 import type { RoundResult } from './measure.js';
 import { runMemoryTarget } from './targets/memory.js';
 import { runRedisTarget } from './targets/redis.js';
@@ -8,6 +9,10 @@ import { runMongoTarget } from './targets/mongo.js';
 import { runSqsTarget } from './targets/sqs.js';
 import { runDashboardTarget } from './targets/dashboard.js';
 import type { BenchOptions, BenchSummary } from './targets/types.js';
+import { runCpuTarget } from './targets/cpu.js';
+import { defaultHarness, runDjangoqTarget } from './targets/djangoq.js';
+import { runScaleTarget } from './targets/scale.js';
+import { runBacklogTarget, runIdleTarget, runSoakTarget } from './targets/backlog.js';
 
 const TARGETS: Record<string, (o: BenchOptions, log: (line: string) => void) => Promise<BenchSummary>> = {
   redis: runRedisTarget,
@@ -34,7 +39,16 @@ const TUNING: Record<string, typeof DEFAULT_TUNING> = {
 
 const USAGE = `usage: npm run bench -- --broker <${Object.keys(TARGETS).join('|')}> [--json] [--tasks N] [--rounds N]
        [--paced RATE] [--paced-seconds S] [--concurrency TOTAL] [--workers N] [--bulk N] [--queue-limit N] [--url redis://…]
+       [--pgboss-loops N] [--pgboss-batch N] [--no-others]
+       npm run bench -- --cpu [--fib N] [--tasks N] [--rounds N] [--workers N]
+       npm run bench -- --djangoq [--tasks N] [--rounds N] [--workers N] [--concurrency TOTAL] [--djangoq-dir DIR]
+       npm run bench -- --scale [--tasks N] [--rounds N] [--brokers redis,postgres] [--out FILE.svg]
+       npm run bench -- --backlog [--levels 0,100000,1000000] [--tasks N] [--brokers redis,postgres]
+       npm run bench -- --soak N [--window N] [--warmup FRACTION] [--save-limit N]
+       npm run bench -- --idle [--workers N] [--idle-seconds S]
        npm run bench -- --dashboard [--json] [--rows N] [--runs N] [--reseed] [--url postgres://…]`;
+
+const SCALE_CHART = fileURLToPath(new URL('../results/scale.svg', import.meta.url));
 
 async function main(): Promise<void> {
   const { values, positionals } = parseArgs({
@@ -42,11 +56,11 @@ async function main(): Promise<void> {
     options: {
       broker: { type: 'string', default: 'redis' },
       json: { type: 'boolean', default: false },
-      tasks: { type: 'string', default: '20000' },
+      tasks: { type: 'string' },
       rounds: { type: 'string' },
       paced: { type: 'string', default: '0' },
       'paced-seconds': { type: 'string', default: '10' },
-      concurrency: { type: 'string', default: '50' },
+      concurrency: { type: 'string' },
       workers: { type: 'string' },
       bulk: { type: 'string' },
       'queue-limit': { type: 'string' },
@@ -57,10 +71,35 @@ async function main(): Promise<void> {
       runs: { type: 'string', default: '20' },
       reseed: { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
+      'pgboss-loops': { type: 'string' },
+      'pgboss-batch': { type: 'string' },
+      'no-others': { type: 'boolean', default: false },
+      cpu: { type: 'boolean', default: false },
+      fib: { type: 'string', default: '27' },
+      djangoq: { type: 'boolean', default: false },
+      'djangoq-dir': { type: 'string' },
+      scale: { type: 'boolean', default: false },
+      brokers: { type: 'string', default: 'redis,postgres' },
+      out: { type: 'string' },
+      backlog: { type: 'boolean', default: false },
+      levels: { type: 'string', default: '0,100000,1000000' },
+      soak: { type: 'string' },
+      window: { type: 'string', default: '20000' },
+      warmup: { type: 'string', default: '0.2' },
+      'save-limit': { type: 'string', default: '1000' },
+      idle: { type: 'boolean', default: false },
+      'idle-seconds': { type: 'string', default: '20' },
+      'cluster-process': { type: 'string' },
     },
   });
   if (values.help) {
     console.log(USAGE);
+    return;
+  }
+  if (values['cluster-process']) {
+    // Internal: a cluster process driven by its parent (systems/cluster.ts).
+    const { runClusterProcess } = await import('./systems/cluster.js');
+    await runClusterProcess(JSON.parse(values['cluster-process']));
     return;
   }
   if (values.round) {
@@ -86,32 +125,101 @@ async function main(): Promise<void> {
     console.log(JSON.stringify(summary));
     return;
   }
-  const target = TARGETS[values.broker];
-  if (!target) throw new Error(`unknown --broker "${values.broker}"\n${USAGE}`);
-  const paced = Number(values.paced);
-  const tuning = TUNING[values.broker] ?? DEFAULT_TUNING;
+  const log = values.json ? (line: string) => console.error(line) : (line: string) => console.log(line);
+  const scenario = values.cpu
+    ? 'cpu'
+    : values.djangoq
+      ? 'djangoq'
+      : values.scale
+        ? 'scale'
+        : values.backlog
+          ? 'backlog'
+          : values.soak
+            ? 'soak'
+            : values.idle
+              ? 'idle'
+              : null;
+  // the broker whose tuning applies: the scenarios run on Redis (and PostgreSQL) with the Redis settings
+  const tuningKey = scenario ? 'redis' : values.broker;
+  const target = scenario ? null : TARGETS[values.broker];
+  if (!scenario && !target) throw new Error(`unknown --broker "${values.broker}"\n${USAGE}`);
+  const paced = scenario ? 0 : Number(values.paced);
+  const tuning = TUNING[tuningKey] ?? DEFAULT_TUNING;
+  const defaults = SCENARIO_DEFAULTS[scenario ?? 'broker']!;
   const options: BenchOptions = {
     url: values.url,
-    tasks: positiveInt(values.tasks, 'tasks'),
-    rounds: positiveInt(values.rounds ?? (paced > 0 ? '1' : '3'), 'rounds'),
+    tasks: positiveInt(values.tasks ?? String(defaults.tasks), 'tasks'),
+    rounds: positiveInt(values.rounds ?? (paced > 0 ? '1' : String(defaults.rounds)), 'rounds'),
     paced,
     pacedSeconds: Number(values['paced-seconds']),
-    concurrency: positiveInt(values.concurrency, 'concurrency'),
-    workers: positiveInt(values.workers ?? String(tuning.workers), 'workers'),
+    concurrency: positiveInt(values.concurrency ?? String(defaults.concurrency), 'concurrency'),
+    workers: positiveInt(values.workers ?? String(defaults.workers ?? tuning.workers), 'workers'),
     bulk: positiveInt(values.bulk ?? String(tuning.bulk), 'bulk'),
     queueLimit: values['queue-limit'] ? positiveInt(values['queue-limit'], 'queue-limit') : tuning.queueLimit,
+    ...(values['pgboss-loops'] ? { pgbossLoops: positiveInt(values['pgboss-loops'], 'pgboss-loops') } : {}),
+    ...(values['pgboss-batch'] ? { pgbossBatch: positiveInt(values['pgboss-batch'], 'pgboss-batch') } : {}),
+    noOthers: values['no-others'],
   };
-  const log = values.json ? (line: string) => console.error(line) : (line: string) => console.log(line);
-  const summary = await target(options, log);
+  const brokers = values.brokers.split(',').map((b) => {
+    if (b !== 'redis' && b !== 'postgres') throw new Error(`--brokers takes redis and/or postgres, got "${b}"`);
+    return b as 'redis' | 'postgres';
+  });
+  let summary: BenchSummary;
+  if (scenario === 'cpu') {
+    summary = await runCpuTarget({ ...options, fibN: positiveInt(values.fib, 'fib') }, log);
+  } else if (scenario === 'djangoq') {
+    summary = await runDjangoqTarget({ ...options, harness: values['djangoq-dir'] ?? defaultHarness() }, log);
+  } else if (scenario === 'scale') {
+    summary = await runScaleTarget({ ...options, brokers, out: values.out ?? SCALE_CHART }, log);
+  } else if (scenario === 'backlog') {
+    const levels = values.levels.split(',').map((n) => {
+      const level = Number(n);
+      if (!Number.isInteger(level) || level < 0) throw new Error(`--levels takes counts ≥ 0, got "${n}"`);
+      return level;
+    });
+    summary = await runBacklogTarget({ ...options, brokers, levels }, log);
+  } else if (scenario === 'soak') {
+    const warmup = Number(values.warmup);
+    if (!(warmup >= 0 && warmup < 1)) throw new Error(`--warmup must be a fraction in [0, 1), got "${values.warmup}"`);
+    summary = await runSoakTarget(
+      {
+        ...options,
+        soak: positiveInt(values.soak!, 'soak'),
+        window: positiveInt(values.window, 'window'),
+        warmup,
+        saveLimit: Number(values['save-limit']),
+      },
+      log,
+    );
+  } else if (scenario === 'idle') {
+    summary = await runIdleTarget(
+      { ...options, idleSeconds: positiveInt(values['idle-seconds'], 'idle-seconds') },
+      log,
+    );
+  } else {
+    summary = await target!(options, log);
+  }
   // The machine-readable result is always the last line.
   console.log(JSON.stringify(summary));
 }
 
-async function runOneRound(system: string, config: string): Promise<RoundResult> {
+/** Per-scenario defaults of the common flags (a flag on the command line wins). */
+const SCENARIO_DEFAULTS: Record<string, { tasks: number; rounds: number; concurrency: number; workers?: number }> = {
+  broker: { tasks: 20_000, rounds: 3, concurrency: 50 },
+  cpu: { tasks: 2_000, rounds: 3, concurrency: 2, workers: 2 },
+  djangoq: { tasks: 5_000, rounds: 1, concurrency: 2, workers: 2 },
+  scale: { tasks: 20_000, rounds: 1, concurrency: 50 },
+  backlog: { tasks: 20_000, rounds: 1, concurrency: 50 },
+  soak: { tasks: 1, rounds: 1, concurrency: 50 },
+  idle: { tasks: 1, rounds: 1, concurrency: 50, workers: 2 },
+};
+
+async function runOneRound(system: string, config: string): Promise<RoundResult | object> {
   const parsed = JSON.parse(config);
   if (system === 'taskq') return (await import('./systems/taskq.js')).runTaskqRound(parsed);
   if (system === 'bullmq') return (await import('./systems/bullmq.js')).runBullmqRound(parsed);
   if (system === 'pgboss') return (await import('./systems/pgboss.js')).runPgBossRound(parsed);
+  if (system === 'bullmq-idle') return (await import('./systems/bullmq.js')).runBullmqIdle(parsed);
   throw new Error(`unknown round system ${system}`);
 }
 

@@ -5,3 +5,15 @@
 export function noop(_enqueuedAt: number): number {
   return performance.timeOrigin + performance.now();
 }
+
+/** Naive recursive Fibonacci: fib(27) is about 300,000 calls (a few ms of CPU). */
+export function fibonacci(n: number): number {
+  return n < 2 ? n : fibonacci(n - 1) + fibonacci(n - 2);
+}
+
+/** The CPU-bound task: computes fib(n) and returns when it started (like `noop`). */
+export function fib(n: number, _enqueuedAt: number): number {
+  const started = performance.timeOrigin + performance.now();
+  fibonacci(n);
+  return started;
+}

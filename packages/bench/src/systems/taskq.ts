@@ -16,6 +16,9 @@ export interface TaskqRoundOptions {
   /** Tasks per second; 0 = enqueue everything first, then run (throughput mode). */
   paced: number;
   pacedSeconds: number;
+  /** `noop` (default) or `fib` (CPU-bound: fib(fibN)). */
+  task?: 'noop' | 'fib';
+  fibN?: number;
 }
 
 /** One taskq round: enqueue, run a cluster, measure throughput, latency and RSS. */
@@ -37,19 +40,23 @@ export async function runTaskqRound(options: TaskqRoundOptions): Promise<RoundRe
     logLevel: 'warn',
     scheduler: false,
   });
+  const task = options.task ?? 'noop';
+  const fibN = options.fibN ?? 27;
+  // the enqueue time is the last argument of both tasks
+  const args = (t: number) => (task === 'fib' ? [fibN, t] : [t]);
   const round = new RoundRecorder();
-  q.on('postExecute', (record: TaskRecord, task) => {
+  q.on('postExecute', (record: TaskRecord, job) => {
     const started = Number(JSON.parse(record.result ?? 'NaN'));
-    if (record.success && Number.isFinite(started)) round.started(started, Number(task.args[0]));
+    if (record.success && Number.isFinite(started)) round.started(started, Number(job.args.at(-1)));
     round.finished();
   });
   await q.runtime();
   const cluster = q.cluster({ handleSignals: false });
   const { total, enqueueRate } = await sendLoad(options, {
     startConsumers: async () => void (await cluster.start()),
-    sendOne: async (t) => void (await q.enqueue('noop', [t])),
+    sendOne: async (t) => void (await q.enqueue(task, args(t))),
     sendChunk: async (count, t) =>
-      void (await q.enqueueMany(Array.from({ length: count }, () => ({ task: 'noop', args: [t] })))),
+      void (await q.enqueueMany(Array.from({ length: count }, () => ({ task, args: args(t) })))),
   });
   await until(() => round.latencies.length >= total, 600_000, 'taskq round');
   await cluster.stop();

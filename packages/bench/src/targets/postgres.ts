@@ -10,10 +10,12 @@ const SQLITE_DIR = process.env.TASKQ_SQLITE_DIR ?? '/tmp';
 const MYSQL_URL = process.env.TASKQ_MYSQL_URL ?? 'mysql://root@127.0.0.1:3306/test';
 
 /**
- * taskq's SQL broker on PostgreSQL (results saved in PostgreSQL) against
- * pg-boss 10 on the same database, same task count and total concurrency,
- * alternating rounds, each round in its own process and its own schema.
- * Then one taskq round each on SQLite and MariaDB for reference.
+ * taskq's SQL broker on PostgreSQL (results saved in PostgreSQL, LISTEN/NOTIFY
+ * wake-ups) against BullMQ 6.7's own PostgreSQL backend (`createPostgresBackend`,
+ * one Worker at the same total concurrency) and pg-boss 10 tuned for throughput
+ * (see systems/pgboss.ts), on the same database, same task count, rounds in
+ * rotating order, each round in its own process and its own schema. Then one
+ * taskq round each on SQLite and MariaDB for reference (throughput mode).
  * `--url` picks the PostgreSQL server when it is a postgres:// URL.
  */
 export async function runPostgresTarget(options: BenchOptions, log: (line: string) => void): Promise<BenchSummary> {
@@ -22,8 +24,10 @@ export async function runPostgresTarget(options: BenchOptions, log: (line: strin
   const concurrency = Math.max(1, Math.round(options.concurrency / workers));
   const total = workers * concurrency;
   const common = { tasks: options.tasks, paced: options.paced, pacedSeconds: options.pacedSeconds };
-  const taskq: RoundResult[] = [];
-  const pgboss: RoundResult[] = [];
+  const pgbossLoops = options.pgbossLoops ?? 4;
+  const pgbossBatch = options.pgbossBatch ?? pgBossBatch(500);
+  const results: Record<System, RoundResult[]> = { taskq: [], bullmq: [], 'pg-boss': [] };
+  const systems: System[] = ['taskq', 'bullmq', 'pg-boss'];
   const taskqRound = async (broker: string) =>
     runRound([
       'taskq',
@@ -45,21 +49,22 @@ export async function runPostgresTarget(options: BenchOptions, log: (line: strin
     );
 
   for (let i = 0; i < options.rounds; i++) {
-    const order = i % 2 === 0 ? ['taskq', 'pg-boss'] : ['pg-boss', 'taskq'];
+    const order = rotate(systems, i);
     for (const system of order) {
       const schema = `bench_${randomBytes(4).toString('hex')}`;
       try {
+        let result: RoundResult;
         if (system === 'taskq') {
-          const result = await taskqRound(`${url}?schema=${schema}`);
-          taskq.push(result);
-          line(`round ${i + 1} taskq`, result);
+          result = await taskqRound(`${url}?schema=${schema}`);
+        } else if (system === 'bullmq') {
+          const config = { ...common, backend: 'postgres', connectionString: url, schema, concurrency: total };
+          result = await runRound(['bullmq', JSON.stringify(config)]);
         } else {
-          // pg-boss runs `batchSize` jobs per work() loop: `workers` loops × batch = the same jobs in flight
-          const config = { ...common, connectionString: url, schema, workers, batchSize: pgBossBatch(concurrency) };
-          const result = await runRound(['pgboss', JSON.stringify(config)]);
-          pgboss.push(result);
-          line(`round ${i + 1} pg-boss`, result);
+          const config = { ...common, connectionString: url, schema, workers: pgbossLoops, batchSize: pgbossBatch };
+          result = await runRound(['pgboss', JSON.stringify(config)]);
         }
+        results[system].push(result);
+        line(`round ${i + 1} ${system}`, result);
       } finally {
         await dropSchema(url, schema);
       }
@@ -67,7 +72,7 @@ export async function runPostgresTarget(options: BenchOptions, log: (line: strin
   }
 
   const others: Record<string, ReturnType<typeof aggregate> | { error: string }> = {};
-  if (options.paced === 0) {
+  if (options.paced === 0 && !options.noOthers) {
     const prefix = `bench_${randomBytes(4).toString('hex')}_`;
     const sqliteFile = `${SQLITE_DIR}/taskq-bench-${randomBytes(4).toString('hex')}.sqlite`;
     for (const [name, broker] of [
@@ -85,32 +90,60 @@ export async function runPostgresTarget(options: BenchOptions, log: (line: strin
     await cleanupOthers(sqliteFile, prefix);
   }
 
-  const ratios = taskq.map((t, i) => round(t.throughput / (pgboss[i] as RoundResult).throughput, 2));
+  const ratiosTo = (peer: System) =>
+    results.taskq.map((t, i) => round(t.throughput / (results[peer][i] as RoundResult).throughput, 2));
+  const vsBullmq = ratiosTo('bullmq');
+  const vsPgboss = ratiosTo('pg-boss');
+  const paced = options.paced > 0;
   return {
     target: 'postgres',
-    mode: options.paced > 0 ? 'paced' : 'throughput',
-    tasks: taskq[0]?.tasks ?? options.tasks,
+    mode: paced ? 'paced' : 'throughput',
+    tasks: results.taskq[0]?.tasks ?? options.tasks,
     rounds: options.rounds,
     totalConcurrency: total,
     workers,
     concurrency,
     bulk: options.bulk,
     queueLimit: options.queueLimit,
-    taskq: aggregate(taskq),
-    pgboss: { ...aggregate(pgboss), workLoops: workers, batchSize: pgBossBatch(concurrency) },
-    ratio: options.paced > 0 ? null : round(median(ratios), 2),
-    ratios,
+    taskq: aggregate(results.taskq),
+    bullmq: {
+      ...aggregate(results.bullmq),
+      backend: 'bullmq 6.7 createPostgresBackend (withBackend), same database, own schema per round',
+      concurrency: total,
+    },
+    pgboss: {
+      ...aggregate(results['pg-boss']),
+      tuning: {
+        workLoops: pgbossLoops,
+        batchSize: pgbossBatch,
+        pollingIntervalSeconds: 0.5,
+        includeMetadata: false,
+        priority: false,
+      },
+    },
+    ratio: paced ? null : round(median(vsBullmq), 2),
+    ratios: paced ? null : vsBullmq,
+    ratioVsPgboss: paced ? null : round(median(vsPgboss), 2),
+    ratiosVsPgboss: paced ? null : vsPgboss,
     taskqOtherDatabases: others,
   };
 }
 
-/** TASKQ_BENCH_PGBOSS_BATCH overrides the batch (to give pg-boss more jobs in flight than taskq has). */
-function pgBossBatch(concurrency: number): number {
-  const override = Number(process.env.TASKQ_BENCH_PGBOSS_BATCH);
-  return Number.isInteger(override) && override > 0 ? override : concurrency;
+type System = 'taskq' | 'bullmq' | 'pg-boss';
+
+/** The round's order: the list rotated by the round's index, so every system goes first in turn. */
+export function rotate<T>(items: readonly T[], by: number): T[] {
+  const k = items.length === 0 ? 0 : by % items.length;
+  return [...items.slice(k), ...items.slice(0, k)];
 }
 
-async function dropSchema(url: string, schema: string): Promise<void> {
+/** TASKQ_BENCH_PGBOSS_BATCH overrides pg-boss's batch (as `--pgboss-batch` does). */
+function pgBossBatch(fallback: number): number {
+  const override = Number(process.env.TASKQ_BENCH_PGBOSS_BATCH);
+  return Number.isInteger(override) && override > 0 ? override : fallback;
+}
+
+export async function dropSchema(url: string, schema: string): Promise<void> {
   const client = new pg.Client({ connectionString: url });
   await client.connect();
   try {

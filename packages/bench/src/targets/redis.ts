@@ -84,7 +84,7 @@ export function aggregate(rounds: readonly RoundResult[]) {
 }
 
 /** Removes a round's keys (taskq keys start with `{prefix:`, BullMQ's with `prefix:`). */
-async function deleteKeys(url: string, prefix: string): Promise<void> {
+export async function deleteKeys(url: string, prefix: string): Promise<void> {
   const redis = new Redis(url);
   for (const pattern of [`{${prefix}:*`, `${prefix}:*`]) {
     let cursor = '0';

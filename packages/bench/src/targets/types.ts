@@ -11,6 +11,11 @@ export interface BenchOptions {
   bulk: number;
   /** taskq's queueLimit (tasks held in memory); null = taskq's default. */
   queueLimit: number | null;
+  /** pg-boss tuning: parallel work() loops and jobs per fetch (postgres target). */
+  pgbossLoops?: number;
+  pgbossBatch?: number;
+  /** Skip the SQLite / MariaDB reference rounds of the postgres target. */
+  noOthers?: boolean;
 }
 
 export interface BenchSummary {

@@ -1,0 +1,198 @@
+import { spawn, spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { rmSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { spawnCluster } from '../child.js';
+import { hrnow, median, percentile, round } from '../measure.js';
+import { enqueueClient, waitDone } from './clusters.js';
+import { deleteKeys } from './redis.js';
+import type { BenchOptions, BenchSummary } from './types.js';
+
+const PYTHON = '/usr/bin/python3';
+const SQLITE_DIR = process.env.TASKQ_SQLITE_DIR ?? '/tmp';
+
+export interface DjangoqOptions extends BenchOptions {
+  /** The Django Q harness (default ../shared/bench/djangoq from the repository root). */
+  harness: string;
+}
+
+/** Default harness folder: `../shared/bench/djangoq` beside the repository (TASKQ_BENCH_DJANGOQ_DIR overrides). */
+export function defaultHarness(): string {
+  return process.env.TASKQ_BENCH_DJANGOQ_DIR ?? resolve(process.cwd(), '..', 'shared', 'bench', 'djangoq');
+}
+
+/**
+ * `--djangoq`: Django Q 1.3.9 itself (Debian's python3-django-q, run by the
+ * harness's bench.py: 2 worker processes, Redis broker, results in SQLite,
+ * tasks enqueued one by one while the cluster runs) against taskq on the same
+ * Redis with the same shape: a cluster process with 2 worker threads and the
+ * same total concurrency (`--concurrency`, default 2 here: one task per
+ * worker, like Django Q's processes), results in a SQLite file in /tmp, tasks
+ * enqueued one by one (`enqueue`, awaited) from this process while the cluster
+ * runs. Throughput for both = tasks ÷ (first enqueue → last result saved).
+ * When the harness cannot run, the summary says why instead of a ratio.
+ */
+export async function runDjangoqTarget(options: DjangoqOptions, log: (line: string) => void): Promise<BenchSummary> {
+  const base: BenchSummary = {
+    target: 'djangoq',
+    mode: 'throughput',
+    broker: 'redis',
+    tasks: options.tasks,
+    rounds: options.rounds,
+    workers: options.workers,
+    harness: options.harness,
+  };
+  const check = spawnSync(PYTHON, ['-c', 'import django, django_q, redis; print(django_q.VERSION)'], {
+    encoding: 'utf8',
+  });
+  if (check.status !== 0) {
+    return {
+      ...base,
+      djangoq: {
+        error:
+          `Django Q is not importable by ${PYTHON} (${(check.stderr || String(check.error)).trim().split('\n').pop()}); ` +
+          `install it with: apt-get install -y python3-django-q python3-redis (see ${options.harness}/setup.sh)`,
+      },
+      ratio: null,
+    };
+  }
+  const taskq: TaskqDjangoRound[] = [];
+  const djangoq: DjangoqRun[] = [];
+  for (let i = 0; i < options.rounds; i++) {
+    const order = i % 2 === 0 ? ['taskq', 'djangoq'] : ['djangoq', 'taskq'];
+    for (const system of order) {
+      if (system === 'taskq') {
+        const r = await taskqRound(options);
+        taskq.push(r);
+        log(
+          `round ${i + 1} taskq    ${String(r.throughput).padStart(8)} tasks/s  enqueue ${r.enqueueRate} /s  pickup p50 ${r.pickupP50Ms} ms`,
+        );
+      } else {
+        const r = await djangoqRun(options);
+        if ('error' in r) return { ...base, djangoq: r, taskq: summarize(taskq), ratio: null };
+        djangoq.push(r);
+        log(
+          `round ${i + 1} djangoq  ${String(r.throughput).padStart(8)} tasks/s  enqueue ${r.enqueue_rate} /s  ` +
+            `pickup p50 ${r.pickup_latency_ms?.p50} ms  (foreign CPU ${r.cpu?.foreign_s} s)`,
+        );
+      }
+    }
+  }
+  const ratios = taskq.map((t, i) => round(t.throughput / (djangoq[i] as DjangoqRun).throughput, 1));
+  return {
+    ...base,
+    taskq: { ...summarize(taskq), store: 'sqlite file in /tmp', concurrency: options.concurrency },
+    djangoq: {
+      version: djangoq[0]?.version,
+      throughput: round(median(djangoq.map((r) => r.throughput)), 1),
+      enqueueRate: round(median(djangoq.map((r) => r.enqueue_rate)), 1),
+      pickupP50Ms: round(median(djangoq.map((r) => r.pickup_latency_ms?.p50 ?? Number.NaN)), 2),
+      perRound: djangoq.map((r) => r.throughput),
+      foreignCpuS: djangoq.map((r) => r.cpu?.foreign_s ?? null),
+      store: 'sqlite (harness default)',
+    },
+    ratio: round(median(ratios), 1),
+    ratios,
+  };
+}
+
+interface TaskqDjangoRound {
+  throughput: number;
+  enqueueRate: number;
+  pickupP50Ms: number | null;
+  peakRssMb: number;
+}
+
+function summarize(rounds: readonly TaskqDjangoRound[]) {
+  return {
+    throughput: rounds.length ? round(median(rounds.map((r) => r.throughput)), 1) : null,
+    enqueueRate: rounds.length ? round(median(rounds.map((r) => r.enqueueRate)), 1) : null,
+    pickupP50Ms: rounds.length ? median(rounds.map((r) => r.pickupP50Ms ?? Number.NaN)) : null,
+    peakRssMb: rounds.length ? Math.max(...rounds.map((r) => r.peakRssMb)) : null,
+    perRound: rounds.map((r) => r.throughput),
+  };
+}
+
+async function taskqRound(options: DjangoqOptions): Promise<TaskqDjangoRound> {
+  const prefix = `bench-${randomBytes(4).toString('hex')}`;
+  const broker = `${options.url}?prefix=${prefix}`;
+  const sqlite = `${SQLITE_DIR}/taskq-bench-dq-${prefix}.sqlite`;
+  const store = `sqlite:${sqlite}`;
+  const workers = options.workers;
+  const cluster = spawnCluster({
+    broker,
+    store,
+    name: 'bench',
+    workers,
+    concurrency: Math.max(1, Math.round(options.concurrency / workers)),
+    bulk: 1,
+    queueLimit: null,
+    saveLimit: 0,
+    tickMs: 20,
+  });
+  const q = enqueueClient(broker, store);
+  try {
+    await cluster.ready;
+    const first = hrnow();
+    for (let i = 0; i < options.tasks; i++) await q.enqueue('noop', [hrnow()]);
+    const enqueued = hrnow();
+    await waitDone([cluster], options.tasks, 600_000);
+    const result = await cluster.stop();
+    return {
+      throughput: round(options.tasks / ((result.lastDone - first) / 1000), 1),
+      enqueueRate: round(options.tasks / ((enqueued - first) / 1000), 1),
+      pickupP50Ms: percentile(result.latencies, 50),
+      peakRssMb: result.peakRssMb,
+    };
+  } finally {
+    await q.close();
+    await deleteKeys(options.url, prefix);
+    for (const suffix of ['', '-wal', '-shm']) rmSync(`${sqlite}${suffix}`, { force: true });
+  }
+}
+
+interface DjangoqRun {
+  version: string;
+  throughput: number;
+  enqueue_rate: number;
+  pickup_latency_ms?: { p50: number };
+  cpu?: { foreign_s: number };
+}
+
+/** One run of the harness's bench.py (its last stdout line is one JSON object). */
+function djangoqRun(options: DjangoqOptions): Promise<DjangoqRun | { error: string }> {
+  const args = [
+    'bench.py',
+    '--broker',
+    'redis',
+    '--workers',
+    String(options.workers),
+    '--tasks',
+    String(options.tasks),
+    '--kind',
+    'noop',
+  ];
+  const url = new URL(options.url);
+  const env = { ...process.env, DQBENCH_REDIS_HOST: url.hostname, DQBENCH_REDIS_PORT: url.port || '6379' };
+  return new Promise((resolvePromise) => {
+    const child = spawn(PYTHON, args, { cwd: options.harness, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (c: Buffer) => (out += c.toString()));
+    child.stderr.on('data', (c: Buffer) => (err += c.toString()));
+    child.on('error', (e) => resolvePromise({ error: `could not start ${PYTHON}: ${e.message}` }));
+    child.on('exit', (code) => {
+      const last = out.trim().split('\n').pop() ?? '';
+      try {
+        const parsed = JSON.parse(last) as DjangoqRun & { success?: number };
+        if (code !== 0) throw new Error('exit');
+        resolvePromise(parsed);
+      } catch {
+        const tail = err.trim().split('\n').slice(-3).join(' | ');
+        resolvePromise({
+          error: `the harness (${PYTHON} ${args.join(' ')} in ${options.harness}) exited with ${code}: ${tail}`,
+        });
+      }
+    });
+  });
+}
