@@ -9,6 +9,7 @@ import {
   type TaskFinishedEvent,
 } from '@taskq/core';
 import { makeStat } from './fixtures.js';
+import { runKeyedLimitsSuite } from './keyed-limits-suite.js';
 import { rejectionCode, sleep, uniqueName, waitFor } from './wait.js';
 
 export interface BrokerSuiteOptions {
@@ -556,5 +557,10 @@ export function runBrokerSuite(options: BrokerSuiteOptions): void {
           expect((await drain(b, 1, 10_000))[0]?.payload).toBe('after');
         }, 60_000);
       });
+  });
+  runKeyedLimitsSuite({
+    name: options.name,
+    create: options.create,
+    ...(options.capabilities === undefined ? {} : { capabilities: options.capabilities }),
   });
 }

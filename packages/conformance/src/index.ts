@@ -1,4 +1,5 @@
 export { runBrokerSuite, type BrokerSuiteOptions } from './broker-suite.js';
+export { runKeyedLimitsSuite, type KeyedLimitsSuiteOptions } from './keyed-limits-suite.js';
 export { runResultStoreSuite, type StoreSuiteOptions } from './store-suite.js';
 export {
   runScheduleStoreSuite,

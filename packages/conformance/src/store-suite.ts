@@ -464,26 +464,30 @@ export function runResultStoreSuite(options: StoreSuiteOptions): void {
         15_000,
       );
 
-      itWith('control', 'setValue replaces a value and its expiry; getValues returns only keys that hold one', async () => {
-        const s = await store();
-        const [a, b, missing] = [key(), key(), key()];
-        await s.setValue(a, 'one', 300);
-        await s.setValue(a, 'two', null);
-        await s.setValue(b, JSON.stringify({ progress: 0.5, note: 'ünïcode ✓' }), 60_000);
-        const big = 'x'.repeat(60_000);
-        await s.setValue(missing + 'big', big, null);
-        const values = await s.getValues([a, b, missing, missing + 'big']);
-        expect(values).toEqual(
-          new Map([
-            [a, 'two'],
-            [b, JSON.stringify({ progress: 0.5, note: 'ünïcode ✓' })],
-            [missing + 'big', big],
-          ]),
-        );
-        // 'one' had a 300 ms expiry; 'two' replaced it with none.
-        await new Promise((resolve) => setTimeout(resolve, 500));
-        expect((await s.getValues([a])).get(a)).toBe('two');
-      });
+      itWith(
+        'control',
+        'setValue replaces a value and its expiry; getValues returns only keys that hold one',
+        async () => {
+          const s = await store();
+          const [a, b, missing] = [key(), key(), key()];
+          await s.setValue(a, 'one', 300);
+          await s.setValue(a, 'two', null);
+          await s.setValue(b, JSON.stringify({ progress: 0.5, note: 'ünïcode ✓' }), 60_000);
+          const big = 'x'.repeat(60_000);
+          await s.setValue(missing + 'big', big, null);
+          const values = await s.getValues([a, b, missing, missing + 'big']);
+          expect(values).toEqual(
+            new Map([
+              [a, 'two'],
+              [b, JSON.stringify({ progress: 0.5, note: 'ünïcode ✓' })],
+              [missing + 'big', big],
+            ]),
+          );
+          // 'one' had a 300 ms expiry; 'two' replaced it with none.
+          await new Promise((resolve) => setTimeout(resolve, 500));
+          expect((await s.getValues([a])).get(a)).toBe('two');
+        },
+      );
 
       itWith('control', 'deleteValue with an expected value deletes only while the key holds it', async () => {
         const s = await store();
@@ -540,28 +544,32 @@ export function runResultStoreSuite(options: StoreSuiteOptions): void {
         15_000,
       );
 
-      itWith('control', 'records keep their meta (progress, logs, redrivenFrom) and a later save replaces it', async () => {
-        const s = await store();
-        const meta = {
-          progress: { done: 3, of: 4, stage: 'upload' },
-          logs: [
-            { at: 1_700_000_000_000, level: 'info' as const, message: 'started', fields: { file: 'a.csv' } },
-            { at: 1_700_000_000_500, level: 'warn' as const, message: 'slow ✓' },
-          ],
-          droppedLogs: 2,
-          redrivenFrom: taskId(),
-        };
-        const failure = makeFailure({ meta });
-        const plain = makeRecord();
-        await s.saveMany([failure, plain]);
-        expect(await s.get(failure.id)).toEqual(failure);
-        expect((await s.get(plain.id))?.meta).toBeUndefined();
-        const retried = { ...failure, meta: { progress: 1 } };
-        await s.saveMany([retried]);
-        expect((await s.get(failure.id))?.meta).toEqual({ progress: 1 });
-        const page = await s.search({ func: failure.func, state: 'failure' });
-        expect(page.records.find((r) => r.id === failure.id)?.meta).toEqual({ progress: 1 });
-      });
+      itWith(
+        'control',
+        'records keep their meta (progress, logs, redrivenFrom) and a later save replaces it',
+        async () => {
+          const s = await store();
+          const meta = {
+            progress: { done: 3, of: 4, stage: 'upload' },
+            logs: [
+              { at: 1_700_000_000_000, level: 'info' as const, message: 'started', fields: { file: 'a.csv' } },
+              { at: 1_700_000_000_500, level: 'warn' as const, message: 'slow ✓' },
+            ],
+            droppedLogs: 2,
+            redrivenFrom: taskId(),
+          };
+          const failure = makeFailure({ meta });
+          const plain = makeRecord();
+          await s.saveMany([failure, plain]);
+          expect(await s.get(failure.id)).toEqual(failure);
+          expect((await s.get(plain.id))?.meta).toBeUndefined();
+          const retried = { ...failure, meta: { progress: 1 } };
+          await s.saveMany([retried]);
+          expect((await s.get(failure.id))?.meta).toEqual({ progress: 1 });
+          const page = await s.search({ func: failure.func, state: 'failure' });
+          expect(page.records.find((r) => r.id === failure.id)?.meta).toEqual({ progress: 1 });
+        },
+      );
 
       itWith('control', 'bad keys, values and expiries are typed errors', async () => {
         const s = await store();

@@ -73,6 +73,26 @@ export interface BrokerCapabilities {
    * database, so the task exists if and only if that transaction commits. Absent means false.
    */
   transactionalEnqueue?: boolean;
+  /**
+   * `enqueue` honours `limit` ({@link KeyedLimit}): per-key concurrency and rate enforced when messages are
+   * delivered, atomically across every consumer, with keys taking turns. Absent means false.
+   */
+  keyedLimits?: boolean;
+}
+
+/**
+ * Limits shared by every message enqueued with the same `key` (a tenant, a customer, an API), enforced by the
+ * broker when it delivers (capability `keyedLimits`) so any number of clusters together never exceed them. A
+ * message over a limit is not failed: it waits, and `dequeue` returns other keys' messages meanwhile. Keys with
+ * waiting messages take turns, so one key's flood does not starve another key. The values given with a key's most
+ * recent enqueue are the ones in force.
+ */
+export interface KeyedLimit {
+  key: string;
+  /** At most this many of the key's messages delivered and not yet acknowledged (or failed, or lease-expired). */
+  concurrency?: number;
+  /** At most `max` deliveries of the key in any window of `perMs` milliseconds (a sliding window). */
+  rate?: { max: number; perMs: number };
 }
 
 export interface EnqueueOptions {
@@ -85,6 +105,8 @@ export interface EnqueueOptions {
    * handles a broker takes (a Kysely transaction, a `pg` client, a `mysql2` connection, …) is the adapter's to say.
    */
   transaction?: unknown;
+  /** Per-key concurrency and rate (capability `keyedLimits`). */
+  limit?: KeyedLimit;
 }
 
 export interface EnqueueItem {
@@ -157,6 +179,45 @@ export function boundedCall<T>(call: Promise<T>, ms: number, code: ErrorCode, me
     timer = setTimeout(() => reject(new TaskqError(code, message())), ms);
   });
   return Promise.race([call, timeout]).finally(() => clearTimeout(timer));
+}
+
+/**
+ * The limit a task is enqueued with: its own `limit`, else the enqueuing process's `limits` for its task name
+ * (key `func:<name>`), else for the whole queue (`'*'`, key `queue:<queue>`), else none.
+ */
+export function limitFor(
+  limits: Readonly<Record<string, Omit<KeyedLimit, 'key'>>>,
+  message: { func: string; limit?: KeyedLimit },
+  queue: string,
+): KeyedLimit | undefined {
+  if (message.limit !== undefined) return message.limit;
+  const byFunc = limits[message.func];
+  if (byFunc !== undefined) return { key: `func:${message.func}`, ...byFunc };
+  const byQueue = limits['*'];
+  return byQueue === undefined ? undefined : { key: `queue:${queue}`, ...byQueue };
+}
+
+/** Throws TASKQ_INVALID_ARGUMENT naming the field when a limit is malformed. */
+export function assertKeyedLimit(limit: KeyedLimit): void {
+  const problems: string[] = [];
+  const whole = (v: unknown) => typeof v === 'number' && Number.isInteger(v) && v >= 1;
+  if (typeof limit !== 'object' || limit === null)
+    problems.push('`limit` must be an object { key, concurrency?, rate? }');
+  else {
+    if (typeof limit.key !== 'string' || limit.key === '' || limit.key.length > 200) {
+      problems.push('`limit.key` must be a non-empty string of at most 200 characters');
+    }
+    if (limit.concurrency !== undefined && !whole(limit.concurrency)) {
+      problems.push('`limit.concurrency` must be a whole number ≥ 1');
+    }
+    if (limit.rate !== undefined && !(whole(limit.rate?.max) && whole(limit.rate?.perMs))) {
+      problems.push('`limit.rate` must be { max, perMs }, whole numbers ≥ 1');
+    }
+    if (limit.concurrency === undefined && limit.rate === undefined) {
+      problems.push('`limit` needs `concurrency`, `rate` or both');
+    }
+  }
+  if (problems.length > 0) throw new TaskqError(ErrorCodes.INVALID_ARGUMENT, `Invalid limit: ${problems.join('; ')}.`);
 }
 
 /** Broker packages export one of these so `broker: 'scheme://…'` resolves to them. */
@@ -236,10 +297,23 @@ export abstract class BaseBroker implements Broker {
     );
   }
 
+  #checkLimit(options: EnqueueOptions | undefined): void {
+    if (options?.limit === undefined) return;
+    if (this.capabilities.keyedLimits !== true) {
+      throw new TaskqError(
+        ErrorCodes.UNSUPPORTED,
+        `The broker for queue "${this.queue}" (${this.constructor.name}) cannot enforce per-key limits ` +
+          '(capability `keyedLimits`): use the memory, Redis or PostgreSQL broker for rate limits and keyed concurrency.',
+      );
+    }
+    assertKeyedLimit(options.limit);
+  }
+
   async enqueue(payload: string, options: EnqueueOptions = {}): Promise<string> {
     this.assertOpen();
     this.#checkPayload(payload);
     this.#checkTransaction(options);
+    this.#checkLimit(options);
     return this.#bounded('enqueue', () => this._enqueue(payload, options));
   }
 
@@ -248,6 +322,7 @@ export abstract class BaseBroker implements Broker {
     for (const item of items) {
       this.#checkPayload(item.payload);
       this.#checkTransaction(item.options);
+      this.#checkLimit(item.options);
     }
     if (items.length === 0) return [];
     return this.#bounded('enqueueMany', () => this._enqueueMany(items));

@@ -10,6 +10,7 @@ import {
   type EnqueueOptions,
   type QueuedMessage,
 } from './broker.js';
+import { LimitTracker } from './limit-tracker.js';
 
 interface StoredMessage {
   id: string;
@@ -22,6 +23,39 @@ interface StoredMessage {
   locked: boolean;
   /** Whether its id sits in a ready list (so it is never listed twice). */
   inReady: boolean;
+  /** Its keyed limit's key, when it was enqueued with one. */
+  limitKey?: string;
+}
+
+/** The ready messages of one key (or of the messages without a key): ids per priority, FIFO within a priority. */
+class ReadyByPriority {
+  readonly lists = new Map<number, ReadyList>();
+
+  push(priority: number, id: string): void {
+    let ids = this.lists.get(priority);
+    if (!ids) this.lists.set(priority, (ids = new ReadyList()));
+    ids.push(id);
+  }
+
+  get empty(): boolean {
+    return this.lists.size === 0;
+  }
+
+  /** The next id in priority order (highest first), or undefined. */
+  shift(): string | undefined {
+    const priorities = this.lists.size === 1 ? [...this.lists.keys()] : [...this.lists.keys()].sort((a, b) => b - a);
+    for (const priority of priorities) {
+      const ids = this.lists.get(priority) as ReadyList;
+      const id = ids.size > 0 ? ids.shift() : undefined;
+      if (ids.size === 0) this.lists.delete(priority);
+      if (id !== undefined) return id;
+    }
+    return undefined;
+  }
+
+  clear(): void {
+    this.lists.clear();
+  }
 }
 
 interface Waiter {
@@ -47,11 +81,16 @@ export class MemoryBroker extends BaseBroker {
     maxPayloadBytes: null,
     stats: true,
     listQueued: true,
+    keyedLimits: true,
   };
 
   readonly #messages = new Map<string, StoredMessage>();
-  /** Ready message ids per priority, FIFO within a priority. */
-  readonly #ready = new Map<number, ReadyList>();
+  /** Ready messages without a keyed limit. */
+  readonly #ready = new ReadyByPriority();
+  /** Ready messages with a keyed limit, per key; keys take turns starting after the last one served. */
+  readonly #readyByKey = new Map<string, ReadyByPriority>();
+  readonly #limits = new LimitTracker();
+  #turn = 0;
   readonly #waiters = new Set<Waiter>();
   /** Ids of delayed or leased messages: the only ones whose visibility changes with time. */
   readonly #timed = new Set<string>();
@@ -74,6 +113,10 @@ export class MemoryBroker extends BaseBroker {
       locked: false,
       inReady: false,
     };
+    if (options.limit !== undefined) {
+      message.limitKey = options.limit.key;
+      this.#limits.define(options.limit);
+    }
     this.#messages.set(id, message);
     if (message.visibleAt <= this.#now()) this.#pushReady(message);
     else this.#timed.add(id);
@@ -101,8 +144,14 @@ export class MemoryBroker extends BaseBroker {
   }
 
   #remove(id: string): void {
+    const message = this.#messages.get(id);
     this.#messages.delete(id);
     this.#timed.delete(id);
+    // A delivered message of a limited key frees its slot: a consumer waiting on that limit may now take one.
+    if (message?.locked && message.limitKey !== undefined) {
+      this.#limits.released(message.limitKey);
+      this.#wakeAll();
+    }
   }
 
   protected override async _extend(receipt: string, seconds: number): Promise<void> {
@@ -125,8 +174,12 @@ export class MemoryBroker extends BaseBroker {
   }
 
   protected async _purgeQueue(): Promise<void> {
+    for (const message of this.#messages.values()) {
+      if (message.locked && message.limitKey !== undefined) this.#limits.released(message.limitKey);
+    }
     this.#messages.clear();
     this.#ready.clear();
+    this.#readyByKey.clear();
     this.#timed.clear();
   }
 
@@ -171,31 +224,54 @@ export class MemoryBroker extends BaseBroker {
     this.#wakeAll();
   }
 
-  /** Take up to `max` visible messages, leasing each for retrySeconds. */
+  /**
+   * Take up to `max` visible messages, leasing each for retrySeconds. Messages without a key come first; then the
+   * keys with ready messages take turns, one message each per round, skipping a key at its limit.
+   */
   #take(max: number): Delivery[] {
     this.#requeueDue();
     const out: Delivery[] = [];
-    const priorities = this.#ready.size === 1 ? [...this.#ready.keys()] : [...this.#ready.keys()].sort((a, b) => b - a);
-    for (const priority of priorities) {
-      const ids = this.#ready.get(priority) as ReadyList;
-      while (out.length < max && ids.size > 0) {
-        const message = this.#messages.get(ids.shift());
-        if (message === undefined) continue; // acknowledged while waiting
-        message.inReady = false;
-        message.locked = true;
-        this.#timed.add(message.id);
-        message.deliveries += 1;
-        message.visibleAt = this.#now() + this.retrySeconds * 1000;
-        out.push({
-          receipt: `${message.id}.${message.deliveries}`,
-          payload: message.payload,
-          deliveries: message.deliveries,
-        });
-      }
-      if (ids.size === 0) this.#ready.delete(priority);
-      if (out.length >= max) break;
+    while (out.length < max) {
+      const id = this.#ready.shift();
+      if (id === undefined) break;
+      this.#deliver(id, out);
     }
+    const keys = [...this.#readyByKey.keys()];
+    if (keys.length === 0 || out.length >= max) return out;
+    const now = this.#now();
+    const start = this.#turn % keys.length;
+    for (let served = true; served && out.length < max;) {
+      served = false;
+      for (let i = 0; i < keys.length && out.length < max; i++) {
+        const key = keys[(start + i) % keys.length] as string;
+        const ready = this.#readyByKey.get(key);
+        if (ready === undefined || !this.#limits.allows(key, now)) continue;
+        const id = ready.shift();
+        if (ready.empty) this.#readyByKey.delete(key);
+        if (id === undefined || !this.#deliver(id, out)) continue;
+        this.#limits.delivered(key, now);
+        served = true;
+      }
+    }
+    this.#turn = start + 1;
     return out;
+  }
+
+  /** Leases one ready message into `out`; false when it was acknowledged while it waited. */
+  #deliver(id: string, out: Delivery[]): boolean {
+    const message = this.#messages.get(id);
+    if (message === undefined) return false;
+    message.inReady = false;
+    message.locked = true;
+    this.#timed.add(message.id);
+    message.deliveries += 1;
+    message.visibleAt = this.#now() + this.retrySeconds * 1000;
+    out.push({
+      receipt: `${message.id}.${message.deliveries}`,
+      payload: message.payload,
+      deliveries: message.deliveries,
+    });
+    return true;
   }
 
   /** Delayed messages that became due and leases that expired go back to ready. */
@@ -209,6 +285,7 @@ export class MemoryBroker extends BaseBroker {
       }
       if (message.visibleAt > now) continue;
       this.#timed.delete(id);
+      if (message.locked && message.limitKey !== undefined) this.#limits.released(message.limitKey);
       message.locked = false;
       this.#pushReady(message);
     }
@@ -217,9 +294,13 @@ export class MemoryBroker extends BaseBroker {
   #pushReady(message: StoredMessage): void {
     if (message.inReady) return;
     message.inReady = true;
-    let ids = this.#ready.get(message.priority);
-    if (!ids) this.#ready.set(message.priority, (ids = new ReadyList()));
-    ids.push(message.id);
+    if (message.limitKey === undefined) {
+      this.#ready.push(message.priority, message.id);
+      return;
+    }
+    let ready = this.#readyByKey.get(message.limitKey);
+    if (!ready) this.#readyByKey.set(message.limitKey, (ready = new ReadyByPriority()));
+    ready.push(message.priority, message.id);
   }
 
   #msUntilNextVisible(): number {
@@ -229,6 +310,8 @@ export class MemoryBroker extends BaseBroker {
       const message = this.#messages.get(id);
       if (message && message.visibleAt > now) next = Math.min(next, message.visibleAt - now);
     }
+    // A key held back by its rate becomes deliverable when its oldest delivery leaves the window.
+    for (const key of this.#readyByKey.keys()) next = Math.min(next, this.#limits.msUntilRateSlot(key, now) || next);
     return next;
   }
 

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { createBroker, createStore, schemeOf } from '../adapters.js';
-import { BaseBroker, type Broker } from '../broker/broker.js';
+import { BaseBroker, limitFor, type Broker, type EnqueueOptions } from '../broker/broker.js';
 import type { ResolvedConfig } from '../config/config.js';
 import { ErrorCodes, TaskqError } from '../errors.js';
 import type { TaskqEmitter } from '../events.js';
@@ -73,10 +73,13 @@ export async function createRuntime(config: ResolvedConfig, events: TaskqEmitter
       if (typeof config.store !== 'object' && !store.closed) await store.close();
     },
     async send(message: TaskMessage, options: { delayMs?: number } = {}) {
-      const target = await brokerFor(message.cluster ?? config.cluster);
-      const enqueueOptions: { delayMs?: number; priority?: number } = {};
+      const queue = message.cluster ?? config.cluster;
+      const target = await brokerFor(queue);
+      const enqueueOptions: EnqueueOptions = {};
       if (options.delayMs) enqueueOptions.delayMs = options.delayMs;
       if (message.priority !== undefined) enqueueOptions.priority = message.priority;
+      const limit = limitFor(config.limits, message, queue);
+      if (limit !== undefined) enqueueOptions.limit = limit;
       await target.enqueue(codec.pack(message), enqueueOptions);
     },
   };

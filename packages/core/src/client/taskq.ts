@@ -1,4 +1,4 @@
-import type { EnqueueOptions } from '../broker/broker.js';
+import { assertKeyedLimit, limitFor, type EnqueueOptions, type KeyedLimit } from '../broker/broker.js';
 import { Cluster, type ClusterOptions } from '../cluster/cluster.js';
 import { iterGroup, iterSubTaskId } from '../cluster/finisher.js';
 import type { Runtime } from '../cluster/runtime.js';
@@ -81,6 +81,12 @@ export interface TaskOptions extends LinkOptions {
   expiresIn?: number;
   /** A task not started by this time never runs: it is saved as expired (TASKQ_TASK_EXPIRED). */
   expiresAt?: Date;
+  /**
+   * Per-key limits (brokers with the `keyedLimits` capability: memory, Redis, PostgreSQL): at most `concurrency`
+   * of the key's tasks running and at most `rate.max` started per `rate.perMs`, across every cluster. Over the
+   * limit a task waits; keys take turns. Default: the `limits` option for this task name, else for `'*'`.
+   */
+  limit?: KeyedLimit;
   /**
    * Your open transaction on the broker's database (brokers with the `transactionalEnqueue` capability: @taskq/orm
    * takes a Kysely transaction, a `pg` client or a `mysql2` connection inside a transaction): the task exists if
@@ -603,6 +609,10 @@ export class Taskq {
     if (options.dedupKey !== undefined) message.dedup = { key: options.dedupKey, mode: options.dedup ?? 'active' };
     if (options.expiresAt !== undefined) message.expiresAt = options.expiresAt.getTime();
     if (options.expiresIn !== undefined) message.expiresAt = Date.now() + options.expiresIn;
+    if (options.limit !== undefined) {
+      assertKeyedLimit(options.limit);
+      message.limit = options.limit;
+    }
     return message;
   }
 
@@ -658,6 +668,8 @@ export class Taskq {
       const enqueueOptions: EnqueueOptions = {};
       if (delayMs > 0) enqueueOptions.delayMs = delayMs;
       if (options.transaction !== undefined) enqueueOptions.transaction = options.transaction;
+      const limit = limitFor(this.config.limits, message, queue);
+      if (limit !== undefined) enqueueOptions.limit = limit;
       if (message.priority !== undefined) enqueueOptions.priority = message.priority;
       const list = byQueue.get(queue) ?? [];
       list.push({ payload: runtime.codec.pack(message), options: enqueueOptions });

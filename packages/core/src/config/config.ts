@@ -110,6 +110,25 @@ export const configSchema = z
       .nullable()
       .default(null),
     label: z.string().default('taskq'),
+    /**
+     * Per-key concurrency and rate by task name (`'*'` for the whole queue) for tasks enqueued without their own
+     * `limit` (brokers with the `keyedLimits` capability). Key: `func:<name>`, or `queue:<cluster>` for `'*'`.
+     */
+    limits: z
+      .record(
+        z.string().min(1),
+        z
+          .object({
+            concurrency: z.number().int().min(1).optional(),
+            rate: z
+              .object({ max: z.number().int().min(1), perMs: z.number().int().min(1) })
+              .strict()
+              .optional(),
+          })
+          .strict()
+          .refine((l) => l.concurrency !== undefined || l.rate !== undefined, 'give `concurrency`, `rate` or both'),
+      )
+      .default({}),
   })
   .strict();
 
@@ -123,6 +142,7 @@ export type ResolvedConfig = Omit<z.output<typeof configSchema>, 'queueLimit' | 
 };
 
 const FIXES: Record<string, string> = {
+  limits: "set `limits` to { taskName: { concurrency?: n, rate?: { max, perMs } } } ('*' for the whole queue)",
   name: 'set `name` to a short identifier such as "default" or "billing"',
   secretKey: 'set `secretKey` (or TASKQ_SECRET_KEY) to a long random string shared by every process of the cluster',
   workers: 'set `workers` to a whole number of threads, at least 1',

@@ -1,3 +1,4 @@
+import { limitFor } from '../broker/broker.js';
 import type { ClusterPart } from '../cluster/cluster.js';
 import type { Runtime } from '../cluster/runtime.js';
 import { ErrorCodes, TaskqError } from '../errors.js';
@@ -44,7 +45,12 @@ export function runtimeClaimAndEnqueue(runtime: Runtime, store: ScheduleStore): 
     const broker = await runtime.brokerFor(message.cluster ?? runtime.config.cluster);
     if (broker.capabilities.transactionalEnqueue !== true) return null;
     runtime.events.emit('preEnqueue', message);
-    const enqueueOptions = message.priority === undefined ? {} : { priority: message.priority };
+    const queue = message.cluster ?? runtime.config.cluster;
+    const limit = limitFor(runtime.config.limits, message, queue);
+    const enqueueOptions = {
+      ...(message.priority === undefined ? {} : { priority: message.priority }),
+      ...(limit === undefined ? {} : { limit }),
+    };
     return claimAndEnqueue(schedule.id, schedule.nextRun, outcome, {
       broker,
       payload: runtime.codec.pack(message),

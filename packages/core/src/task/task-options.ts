@@ -27,6 +27,7 @@ export const TASK_OPTION_KEYS = [
   'expiresIn',
   'expiresAt',
   'transaction',
+  'limit',
 ] as const;
 
 /** Problems with option names, each naming the closest valid one: `maxAttemps` would otherwise be ignored. */

@@ -1,3 +1,4 @@
+import type { KeyedLimit } from '../broker/broker.js';
 import type { ErrorInfo } from '../errors.js';
 
 /** How a failed task is retried by taskq itself (beyond broker redelivery). */
@@ -76,6 +77,8 @@ export interface TaskMessage {
   fanIn?: { id: string; index: number; count: number };
   /** The dead letter this task was redriven from. */
   redrivenFrom?: string;
+  /** Its keyed limit (concurrency and rate per key), given again with every re-enqueue (retries, redrive). */
+  limit?: KeyedLimit;
 }
 
 /**
