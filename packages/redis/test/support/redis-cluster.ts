@@ -1,5 +1,6 @@
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, mkdirSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -50,7 +51,7 @@ export class RedisClusterServer {
 
   async #start(count: number): Promise<void> {
     for (let i = 0; i < count; i++) {
-      const port = await freePort();
+      const port = await freeClusterPort();
       const dir = join(this.root, String(port));
       mkdirSync(dir);
       const node: ClusterNodeProcess = { port, dir, child: null };
@@ -83,8 +84,14 @@ export class RedisClusterServer {
       '',
       '--appendonly',
       'no',
+      // Replicas sync at once (Redis 7 waits 5 s for more replicas by default): a replica that never synced
+      // refuses to take over ("disconnected from master for longer than allowed").
+      '--repl-diskless-sync-delay',
+      '0',
       '--daemonize',
       'no',
+      '--logfile',
+      join(node.dir, 'redis.log'),
     ];
     node.child = spawn('redis-server', args, { stdio: 'ignore' });
   }
@@ -119,14 +126,26 @@ export class RedisClusterServer {
     }
   }
 
-  /** Waits until every running node reports `cluster_state:ok` and sees all 16,384 slots assigned and ok. */
+  /**
+   * Waits until every running node reports `cluster_state:ok` and sees all 16,384 slots assigned and ok, and every
+   * running replica is in sync with its master (`master_link_status:up`).
+   */
   async waitUntilOk(timeoutMs: number): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const infos = await Promise.all(
-        this.running().map((node) => this.command(node.port, 'CLUSTER', 'INFO').then(String, () => '')),
+        this.running().map(async (node) => {
+          const cluster = await this.command(node.port, 'CLUSTER', 'INFO').then(String, () => '');
+          const replication = await this.command(node.port, 'INFO', 'replication').then(String, () => '');
+          return `${cluster}${replication}`;
+        }),
       );
-      const ok = infos.every((info) => /cluster_state:ok/.test(info) && /cluster_slots_ok:16384/.test(info));
+      const ok = infos.every(
+        (info) =>
+          /cluster_state:ok/.test(info) &&
+          /cluster_slots_ok:16384/.test(info) &&
+          (/role:master/.test(info) || /master_link_status:up/.test(info)),
+      );
       if (ok && infos.length > 0) return;
       if (Date.now() > deadline)
         throw new Error(`the Redis Cluster did not reach cluster_state:ok:\n${infos.join('\n')}`);
@@ -175,6 +194,24 @@ export class RedisClusterServer {
 
   async stop(): Promise<void> {
     await Promise.all(this.nodes.map((node) => this.kill(node.port)));
+    if (process.env.TASKQ_KEEP_CLUSTER_LOGS) return;
     rmSync(this.root, { recursive: true, force: true });
   }
+}
+
+/** A spare port whose cluster bus port (port + 10000) is a valid port and spare too. */
+async function freeClusterPort(): Promise<number> {
+  for (let attempt = 0; attempt < 100; attempt++) {
+    const port = await freePort();
+    if (port + 10_000 <= 65_535 && (await isFree(port + 10_000))) return port;
+  }
+  throw new Error('found no spare port pair (port, port + 10000) for a cluster node');
+}
+
+function isFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
+  });
 }
