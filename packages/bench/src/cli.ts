@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url';
 import type { RoundResult } from './measure.js';
 import { runMemoryTarget } from './targets/memory.js';
 import { runRedisTarget } from './targets/redis.js';
+import { runRedisClusterTarget } from './targets/redis-cluster.js';
 import { runPostgresTarget } from './targets/postgres.js';
 import { runMongoTarget } from './targets/mongo.js';
 import { runSqsTarget } from './targets/sqs.js';
@@ -16,6 +17,7 @@ import { runBacklogTarget, runIdleTarget, runSoakTarget } from './targets/backlo
 
 const TARGETS: Record<string, (o: BenchOptions, log: (line: string) => void) => Promise<BenchSummary>> = {
   redis: runRedisTarget,
+  'redis-cluster': runRedisClusterTarget,
   memory: runMemoryTarget,
   postgres: runPostgresTarget,
   sqs: runSqsTarget,
@@ -31,6 +33,7 @@ const TARGETS: Record<string, (o: BenchOptions, log: (line: string) => void) => 
 const DEFAULT_TUNING = { workers: 2, bulk: 100, queueLimit: null as number | null };
 const TUNING: Record<string, typeof DEFAULT_TUNING> = {
   redis: { workers: 1, bulk: 250, queueLimit: 500 },
+  'redis-cluster': { workers: 1, bulk: 250, queueLimit: 500 },
   memory: { workers: 1, bulk: 250, queueLimit: 500 },
   postgres: { workers: 1, bulk: 250, queueLimit: 500 },
   sqs: { workers: 1, bulk: 250, queueLimit: 500 },
@@ -38,7 +41,7 @@ const TUNING: Record<string, typeof DEFAULT_TUNING> = {
 };
 
 const USAGE = `usage: npm run bench -- --broker <${Object.keys(TARGETS).join('|')}> [--json] [--tasks N] [--rounds N]
-       [--paced RATE] [--paced-seconds S] [--concurrency TOTAL] [--workers N] [--bulk N] [--queue-limit N] [--url redis://…]
+       [--paced RATE] [--paced-seconds S] [--concurrency TOTAL] [--workers N] [--bulk N] [--queue-limit N] [--url redis://… | redis+cluster://h1:p1,…]
        [--pgboss-loops N] [--pgboss-batch N] [--no-others]
        npm run bench -- --cpu [--fib N] [--tasks N] [--rounds N] [--workers N]
        npm run bench -- --djangoq [--tasks N] [--rounds N] [--workers N] [--concurrency TOTAL] [--djangoq-dir DIR]
@@ -78,6 +81,7 @@ async function main(): Promise<void> {
       fib: { type: 'string', default: '27' },
       djangoq: { type: 'boolean', default: false },
       'djangoq-dir': { type: 'string' },
+      store: { type: 'string', default: 'sqlite' },
       scale: { type: 'boolean', default: false },
       brokers: { type: 'string', default: 'redis,postgres' },
       out: { type: 'string' },
@@ -168,7 +172,11 @@ async function main(): Promise<void> {
   if (scenario === 'cpu') {
     summary = await runCpuTarget({ ...options, fibN: positiveInt(values.fib, 'fib') }, log);
   } else if (scenario === 'djangoq') {
-    summary = await runDjangoqTarget({ ...options, harness: values['djangoq-dir'] ?? defaultHarness() }, log);
+    if (values.store !== 'sqlite' && values.store !== 'redis') throw new Error('--store takes sqlite or redis');
+    summary = await runDjangoqTarget(
+      { ...options, harness: values['djangoq-dir'] ?? defaultHarness(), store: values.store },
+      log,
+    );
   } else if (scenario === 'scale') {
     summary = await runScaleTarget({ ...options, brokers, out: values.out ?? SCALE_CHART }, log);
   } else if (scenario === 'backlog') {

@@ -1,3 +1,4 @@
+import { resolve } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import { Kysely, MysqlDialect, PostgresDialect, SqliteDialect, sql } from 'kysely';
 import { createPool as createMysqlPool, type Pool as MysqlPool } from 'mysql2';
@@ -30,6 +31,10 @@ class PoolEntry {
   readonly #wakers = new Map<string, Set<() => void>>();
   readonly #listeners = new Map<string, PgListener>();
   readonly #migrations = new Map<string, Promise<void>>();
+  readonly #hurry = new Map<string, number>();
+  /** SQLite: the database taskq talks to (its own or the app's), and its file (`:memory:` when in memory). */
+  sqliteDatabase: BetterSqlite3.Database | undefined;
+  sqliteFile: string | undefined;
 
   constructor(
     readonly db: Kysely<Database>,
@@ -53,6 +58,22 @@ class PoolEntry {
 
   wake(key: string): void {
     for (const wake of [...(this.#wakers.get(key) ?? [])]) wake();
+  }
+
+  /**
+   * Poll at the shortest interval until `untilMs`: a message inserted inside an application's transaction becomes
+   * visible at its COMMIT, which nothing here can hear (PostgreSQL's NOTIFY can: it is sent on commit).
+   */
+  hurry(key: string, untilMs: number): void {
+    if ((this.#hurry.get(key) ?? 0) < untilMs) this.#hurry.set(key, untilMs);
+  }
+
+  hurrying(key: string): boolean {
+    const until = this.#hurry.get(key);
+    if (until === undefined) return false;
+    if (until > Date.now()) return true;
+    this.#hurry.delete(key);
+    return false;
   }
 
   listener(tables: Tables): PgListener | undefined {
@@ -156,7 +177,7 @@ function openUrl(dialect: SqlDialectName, target: string, options: SqlConnectOpt
   if (dialect === 'sqlite') {
     const database = openSqlite(target, options.busyTimeoutMs ?? 5000);
     const db = new Kysely<Database>({ dialect: new SqliteDialect({ database }) });
-    return new PoolEntry(db, dialect, true, undefined, key);
+    return sqliteEntry(new PoolEntry(db, dialect, true, undefined, key), database);
   }
   if (dialect === 'postgres') {
     const timeouts = {
@@ -213,7 +234,7 @@ function wrapObject(source: Exclude<SqlConnectionSource, string>, options: SqlCo
   }
   if (source instanceof BetterSqlite3) {
     const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: source }) });
-    return new PoolEntry(db, 'sqlite', false, undefined, undefined);
+    return sqliteEntry(new PoolEntry(db, 'sqlite', false, undefined, undefined), source);
   }
   if (typeof (source as MysqlPool).getConnection === 'function') {
     const db = new Kysely<Database>({ dialect: new MysqlDialect({ pool: source as MysqlPool }) });
@@ -223,6 +244,12 @@ function wrapObject(source: Exclude<SqlConnectionSource, string>, options: SqlCo
     ErrorCodes.CONFIG,
     'An SQL broker or store takes a URL, a Kysely instance, a pg.Pool, a mysql2 pool or a better-sqlite3 Database.',
   );
+}
+
+function sqliteEntry(entry: PoolEntry, database: BetterSqlite3.Database): PoolEntry {
+  entry.sqliteDatabase = database;
+  entry.sqliteFile = database.memory ? ':memory:' : resolve(database.name);
+  return entry;
 }
 
 function dialectOfKysely(db: Kysely<unknown>): SqlDialectName {

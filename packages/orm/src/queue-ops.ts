@@ -1,6 +1,7 @@
 import { sql } from 'kysely';
 import { writeTransaction, type SqlConnection } from './connection.js';
 import { noteInserted } from './pg-analyze.js';
+import type { StatementRunner } from './transaction.js';
 
 export interface NewMessage {
   payload: string;
@@ -18,28 +19,39 @@ export interface ClaimedMessage {
 /** Rows per INSERT: far below every dialect's bound-parameter limit. */
 const INSERT_CHUNK = 1000;
 
-/** Inserts messages in one statement per chunk and returns their ids in input order. */
+/**
+ * Inserts messages in one statement per chunk and returns their ids in input order. The statements run on
+ * `runner`: the broker's pool by default, or the application's open transaction (see transaction.ts).
+ */
 export async function insertMessages(
   connection: SqlConnection,
   queue: string,
   messages: readonly NewMessage[],
+  runner: StatementRunner = connection.db,
 ): Promise<number[]> {
   const ids: number[] = [];
   for (let start = 0; start < messages.length; start += INSERT_CHUNK) {
-    ids.push(...(await insertChunk(connection, queue, messages.slice(start, start + INSERT_CHUNK))));
+    ids.push(...(await insertChunk(connection, queue, messages.slice(start, start + INSERT_CHUNK), runner)));
   }
   noteInserted(connection, messages.length);
   return ids;
 }
 
-async function insertChunk(connection: SqlConnection, queue: string, messages: readonly NewMessage[]) {
+async function insertChunk(
+  connection: SqlConnection,
+  queue: string,
+  messages: readonly NewMessage[],
+  runner: StatementRunner,
+) {
   const { q, db, tables, dialect } = connection;
   const now = Date.now();
   if (dialect === 'postgres') {
     // One round trip with three array parameters instead of six per row: insert, and NOTIFY the
-    // LISTENing clusters (delivered on commit). Payloads travel as base64 text, decoded to bytea.
+    // LISTENing clusters (delivered on commit: inside the app's transaction, on ITS commit, never on a
+    // rollback). Payloads travel as base64 text, decoded to bytea.
     const payloads = messages.map((m) => Buffer.from(m.payload).toString('base64'));
-    const { rows } = await sql<{ id: string }>`
+    const { rows } = await runner.executeQuery(
+      sql<{ id: string }>`
       with ins as (
         insert into ${tables.ref('queue')} (queue, payload, priority, run_at, deliveries, created_at)
         select ${queue}, decode(u.p, 'base64'), u.pr, u.r, 0, ${now}
@@ -48,7 +60,8 @@ async function insertChunk(connection: SqlConnection, queue: string, messages: r
         order by u.n
         returning id
       )
-      select ins.id from ins, (select pg_notify(${tables.channel}, ${queue})) as notified`.execute(db);
+      select ins.id from ins, (select pg_notify(${tables.channel}, ${queue})) as notified`.compile(db),
+    );
     // ids are drawn in insert order, so ascending ids line up with the input
     return rows.map((row) => Number(row.id)).sort((a, b) => a - b);
   }
@@ -62,11 +75,12 @@ async function insertChunk(connection: SqlConnection, queue: string, messages: r
   }));
   const insert = q.insertInto(tables.name('queue')).values(rows);
   if (dialect === 'sqlite') {
-    const returned = await insert.returning('id').execute();
-    return returned.map((row) => Number(row.id));
+    const returned = await runner.executeQuery(insert.returning('id').compile());
+    return returned.rows.map((row) => Number(row.id));
   }
   // MySQL/MariaDB: one multi-row INSERT of known size gets consecutive ids (a "simple insert" under every innodb_autoinc_lock_mode)
-  const result = await insert.executeTakeFirstOrThrow();
+  const result = await runner.executeQuery(insert.compile());
+  if (result.insertId === undefined) throw new Error('the INSERT into the queue table returned no insert id');
   const first = Number(result.insertId);
   return messages.map((_, i) => first + i);
 }

@@ -33,6 +33,7 @@ import {
   type NewMessage,
 } from './queue-ops.js';
 import { deleteStat, getStats, setStat } from './stats.js';
+import { kindOf, withTransaction } from './transaction.js';
 import { Wakeup } from './wakeup.js';
 
 /** What the SQL broker supports, on every dialect. */
@@ -47,7 +48,14 @@ export const SQL_BROKER_CAPABILITIES: BrokerCapabilities = Object.freeze({
   maxPayloadBytes: null,
   stats: true,
   listQueued: true,
+  transactionalEnqueue: true,
 });
+
+/**
+ * After an enqueue inside the application's transaction, how long idle dequeues of this process poll at
+ * `pollMinMs`: the row appears at a COMMIT they cannot hear (except PostgreSQL's NOTIFY, sent on commit).
+ */
+const HURRY_AFTER_TRANSACTION_MS = 10_000;
 
 export interface SqlBrokerOptions extends BrokerFactoryOptions, SqlConnectOptions {
   /** A URL (`sqlite:./taskq.sqlite`, `postgres://…`, `mysql://…`), a Kysely instance or a driver pool. */
@@ -124,15 +132,51 @@ export class SqlBroker extends BaseBroker implements TaskEventChannel {
   }
 
   async #insert(items: readonly EnqueueItem[]): Promise<string[]> {
+    // Items with and without a transaction (or in different ones) go in separate statements, in input order.
+    const runs: { transaction: unknown; items: EnqueueItem[] }[] = [];
+    for (const item of items) {
+      const transaction = item.options?.transaction;
+      const last = runs.at(-1);
+      if (last && last.transaction === transaction) last.items.push(item);
+      else runs.push({ transaction, items: [item] });
+    }
+    const ids: string[] = [];
+    for (const run of runs) ids.push(...(await this.#insertRun(run.transaction, run.items)));
+    return ids;
+  }
+
+  async #insertRun(transaction: unknown, items: readonly EnqueueItem[]): Promise<string[]> {
     const now = Date.now();
     const messages: NewMessage[] = items.map((item) => ({
       payload: item.payload,
       priority: Math.trunc(item.options?.priority ?? 0),
       runAt: now + Math.max(0, Math.round(item.options?.delayMs ?? 0)),
     }));
-    const ids = await this.#run('enqueuing', () => insertMessages(this.connection, this.queue, messages));
-    this.connection.entry.wake(this.#wakeKey);
+    if (transaction === undefined) {
+      const ids = await this.#run('enqueuing', () => insertMessages(this.connection, this.queue, messages));
+      this.connection.entry.wake(this.#wakeKey);
+      return ids.map(String);
+    }
+    // withTransaction refuses (TASKQ_INVALID_ARGUMENT) a handle of another kind or one with no open transaction.
+    const ids = await this.#run('enqueuing inside your transaction', () =>
+      withTransaction(this.connection, transaction, (runner) =>
+        insertMessages(this.connection, this.queue, messages, runner),
+      ),
+    );
+    // Visible only once the app commits, which this process cannot hear: waiting dequeues here poll at the
+    // shortest interval for a while, woken now so that one asleep on a long interval moves to the short one.
+    // Not on SQLite with a better-sqlite3 Database: a claim now would wait for the write lock that Database holds
+    // on this very thread (or fail inside its transaction, when it is taskq's own connection).
+    this.connection.entry.hurry(this.#wakeKey, Date.now() + HURRY_AFTER_TRANSACTION_MS);
+    if (this.connection.dialect !== 'sqlite' || kindOf(transaction) === 'kysely') {
+      this.connection.entry.wake(this.#wakeKey);
+    }
     return ids.map(String);
+  }
+
+  /** Runs pending migrations once (what `open()` does); a no-op with `migrate: false`. */
+  async ready(): Promise<void> {
+    await this.#ready();
   }
 
   protected async _dequeue(max: number, waitMs: number, signal?: AbortSignal): Promise<Delivery[]> {
@@ -168,7 +212,11 @@ export class SqlBroker extends BaseBroker implements TaskEventChannel {
         if (remaining <= 0 || this.closed || signal?.aborted) return [];
         const nextDue = await this.#run('dequeuing', () => msUntilNextDue(this.connection, this.queue));
         // with LISTEN working, polling is only a safety net for lost notifications
-        const poll = listener?.listening ? Math.max(5000, this.#pollMaxMs) : this.#interval;
+        const poll = listener?.listening
+          ? Math.max(5000, this.#pollMaxMs)
+          : this.connection.entry.hurrying(this.#wakeKey)
+            ? this.#pollMinMs
+            : this.#interval;
         await wakeup.sleep(Math.min(remaining, poll, nextDue + 5));
         if (this.closed || signal?.aborted) return [];
         this.#interval = Math.min(this.#interval * 2, this.#pollMaxMs);
