@@ -8,7 +8,7 @@ import {
   type ScheduleQuery,
 } from '@taskq/core';
 import { writeTransaction, type SqlConnection } from './connection.js';
-import type { SelectQueryBuilder } from 'kysely';
+import type { Kysely, SelectQueryBuilder } from 'kysely';
 import type { Database, ScheduleRow } from './tables.js';
 
 /**
@@ -201,9 +201,12 @@ export class ScheduleOps {
       .where((eb) => eb.or([eb('cluster', 'is', null), eb('cluster', '=', cluster)]));
   }
 
-  /** Compare-and-set on next_run: of any number of concurrent claims of one slot, exactly one changes a row. */
-  async claim(id: string, expectedNextRun: Date, outcome: ClaimOutcome): Promise<boolean> {
-    const { q } = this.connection;
+  /**
+   * Compare-and-set on next_run: of any number of concurrent claims of one slot, exactly one changes a row.
+   * `trx`: run it inside this transaction (claimScheduleAndEnqueue) instead of on its own.
+   */
+  async claim(id: string, expectedNextRun: Date, outcome: ClaimOutcome, trx?: Kysely<Database>): Promise<boolean> {
+    const q = trx ? this.connection.tables.scoped(trx) : this.connection.q;
     const expected = expectedNextRun.getTime();
     if (isDeleteOutcome(outcome)) {
       const result = await q

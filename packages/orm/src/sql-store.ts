@@ -20,6 +20,7 @@ import {
   type StoreCapabilities,
   type TaskRecord,
   type TaskState,
+  type TransactionalEnqueue,
 } from '@taskq/core';
 import { sql, type SelectQueryBuilder } from 'kysely';
 import {
@@ -31,14 +32,26 @@ import {
   purgeExpiredControl,
   setValue,
 } from './control-ops.js';
-import { connect, type SqlConnectOptions, type SqlConnection, type SqlConnectionSource } from './connection.js';
+import {
+  connect,
+  writeTransaction,
+  type SqlConnectOptions,
+  type SqlConnection,
+  type SqlConnectionSource,
+} from './connection.js';
 import { unavailable } from './errors.js';
 import { ensureMigrated } from './migrator.js';
 import { ScheduleOps } from './schedule-ops.js';
 import { deleteStat, getStats, setStat } from './stats.js';
 import { saveResults } from './save-results.js';
+import { SqlBroker } from './sql-broker.js';
 import type { Database } from './tables.js';
 import { fromRow, live } from './task-rows.js';
+
+/** Whether `broker` is a SqlBroker whose statements reach the same database through the same pool as `connection`. */
+function sharesPool(connection: SqlConnection, broker: TransactionalEnqueue['broker']): broker is SqlBroker {
+  return broker instanceof SqlBroker && !broker.closed && broker.connection.entry === connection.entry;
+}
 
 /** What the SQL store supports, on every dialect. */
 export const SQL_STORE_CAPABILITIES: StoreCapabilities = Object.freeze({ stats: true, ttl: true, control: true });
@@ -429,6 +442,33 @@ export class SqlStore extends BaseResultStore implements ScheduleStore {
   async claimSchedule(id: string, expectedNextRun: Date, outcome: ClaimOutcome): Promise<boolean> {
     this.assertOpen();
     return this.#run('claiming a schedule', () => this.#schedules.claim(id, expectedNextRun, outcome));
+  }
+
+  /**
+   * The claim and the enqueue of the slot's task in one transaction, when `broker` is a SqlBroker on this store's
+   * pool: the same URL (taskq shares one pool per URL in a process) or the same Kysely instance, pg.Pool, mysql2
+   * pool or better-sqlite3 Database. Null, having done nothing, for any other broker (or a SqlBroker on another
+   * pool, even of the same database: taskq cannot tell it is the same one), and the scheduler then claims and
+   * enqueues separately. An enqueue that fails rolls the claim back: the slot stays due for the next pass.
+   */
+  async claimScheduleAndEnqueue(
+    id: string,
+    expectedNextRun: Date,
+    outcome: ClaimOutcome,
+    enqueue: TransactionalEnqueue,
+  ): Promise<boolean | null> {
+    this.assertOpen();
+    const { broker, payload, options } = enqueue;
+    if (!sharesPool(this.connection, broker)) return null;
+    // the broker's migrations first: inside the transaction they could wait for the connection it holds (SQLite)
+    await broker.ready();
+    return this.#run('claiming a schedule and enqueuing its task', () =>
+      writeTransaction(this.connection, async (trx) => {
+        if (!(await this.#schedules.claim(id, expectedNextRun, outcome, trx))) return false;
+        await broker.enqueue(payload, { ...options, transaction: trx });
+        return true;
+      }),
+    );
   }
 
   protected async _close(): Promise<void> {
