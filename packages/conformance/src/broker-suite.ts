@@ -29,6 +29,22 @@ export interface BrokerSuiteOptions {
   restart?: () => Promise<void>;
   /** Upper bound for the largest-payload test when the broker declares no limit. Default 1 MiB. */
   largePayloadBytes?: number;
+  /**
+   * For brokers with the capability `transactionalEnqueue`: opens a transaction on the broker's own database and
+   * returns the handle to pass as `transaction`, with its commit and rollback. Required when the capability is
+   * declared (its cases fail without it, they never pass silently).
+   */
+  transaction?: () => Promise<BrokerSuiteTransaction>;
+}
+
+/** An open transaction of the adapter's database, as the application would hold it. */
+export interface BrokerSuiteTransaction {
+  /** What the application passes as `enqueue(payload, { transaction })`. */
+  handle: unknown;
+  commit(): Promise<void>;
+  rollback(): Promise<void>;
+  /** Releases the connection, if the factory opened one. */
+  close?(): Promise<void>;
 }
 
 type Capability = keyof BrokerCapabilities;
@@ -496,6 +512,78 @@ export function runBrokerSuite(options: BrokerSuiteOptions): void {
           await waitFor(async () => (await mine()).length === 0, { timeoutMs: 5000, message: 'stat expired' });
         },
         15_000,
+      );
+    });
+
+    describe('transactional enqueue (optional capability)', () => {
+      /** The suite's transaction factory; a broker declaring the capability without one fails here. */
+      async function transaction(): Promise<BrokerSuiteTransaction> {
+        if (!options.transaction) {
+          throw new Error('the broker declares transactionalEnqueue, but the suite was given no `transaction` factory');
+        }
+        return options.transaction();
+      }
+
+      itWith(
+        'transactionalEnqueue',
+        'messages enqueued inside a transaction are deliverable once it commits, and not before',
+        async () => {
+          const b = await broker(undefined, 30);
+          const tx = await transaction();
+          try {
+            await b.enqueue('tx-one', { transaction: tx.handle });
+            const ids = await b.enqueueMany([
+              { payload: 'tx-two', options: { transaction: tx.handle } },
+              { payload: 'tx-three', options: { transaction: tx.handle, priority: 1 } },
+            ]);
+            expect(ids).toHaveLength(2);
+            if (b.capabilities.exactCounts) expect(await b.queueSize()).toBe(0);
+            await tx.commit();
+          } finally {
+            await tx.close?.();
+          }
+          const got = await drain(b, 3);
+          expect(got.map((d) => d.payload).sort()).toEqual(['tx-one', 'tx-three', 'tx-two']);
+          await b.acknowledgeMany(got.map((d) => d.receipt));
+        },
+        15_000,
+      );
+
+      itWith(
+        'transactionalEnqueue',
+        'a rolled-back transaction leaves nothing to deliver',
+        async () => {
+          const b = await broker(undefined, 30);
+          const tx = await transaction();
+          try {
+            await b.enqueue('rolled back', { transaction: tx.handle });
+            await b.enqueueMany([{ payload: 'rolled back too', options: { transaction: tx.handle } }]);
+            await tx.rollback();
+          } finally {
+            await tx.close?.();
+          }
+          expect(await b.queueSize()).toBe(0);
+          expect(await b.dequeue({ max: 5, waitMs: 500 })).toEqual([]);
+          // the queue still works outside a transaction
+          await b.enqueue('after');
+          expect((await drain(b, 1))[0]?.payload).toBe('after');
+        },
+        15_000,
+      );
+
+      itWith(
+        'transactionalEnqueue',
+        'a `transaction` that is no handle of its database is refused with TASKQ_INVALID_ARGUMENT, enqueueing nothing',
+        async () => {
+          const b = await broker();
+          expect(await rejectionCode(b.enqueue('x', { transaction: { not: 'a transaction' } }))).toBe(
+            'TASKQ_INVALID_ARGUMENT',
+          );
+          expect(await rejectionCode(b.enqueueMany([{ payload: 'y', options: { transaction: {} } }]))).toBe(
+            'TASKQ_INVALID_ARGUMENT',
+          );
+          expect(await b.dequeue({ max: 5, waitMs: 300 })).toEqual([]);
+        },
       );
     });
 
