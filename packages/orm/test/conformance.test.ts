@@ -1,7 +1,9 @@
 import { afterAll, describe } from 'vitest';
 import { runBrokerSuite, runResultStoreSuite, runScheduleStoreSuite } from '@taskq/conformance';
-import { SQL_BROKER_CAPABILITIES, SQL_STORE_CAPABILITIES, SqlBroker, SqlStore } from '../src/index.js';
-import { allDatabases } from './support/databases.js';
+import { SQL_BROKER_CAPABILITIES, SQL_STORE_CAPABILITIES, SqlBroker, SqlStore, parseUrl } from '../src/index.js';
+import { allDatabases, type TestDatabase } from './support/databases.js';
+// @ts-expect-error -- a plain ESM module shared with the crash child
+import { openHandle } from './support/tx-handles.mjs';
 
 const databases = await allDatabases();
 
@@ -18,6 +20,19 @@ async function emptyStore(url: string): Promise<SqlStore> {
   return store;
 }
 
+/** The application's transaction for the broker suite: a different kind of handle on each dialect. */
+function transactionFactory(database: TestDatabase) {
+  const kind = { postgres: 'kysely-transaction', mariadb: 'mysql2-promise', sqlite: 'better-sqlite3' }[database.name];
+  return async () => {
+    const opened = (await (openHandle as (kind: string, target: string) => Promise<unknown>)(
+      kind,
+      parseUrl(database.url('broker_')).target,
+    )) as { begin(): Promise<unknown>; commit(): Promise<void>; rollback(): Promise<void>; close(): Promise<void> };
+    const handle = await opened.begin();
+    return { handle, commit: opened.commit, rollback: opened.rollback, close: opened.close };
+  };
+}
+
 for (const database of databases) {
   describe.skipIf(!database.enabled)(database.name, () => {
     runBrokerSuite({
@@ -26,6 +41,7 @@ for (const database of databases) {
       capabilities:
         database.name === 'postgres' ? { ...SQL_BROKER_CAPABILITIES, events: true } : SQL_BROKER_CAPABILITIES,
       create: (options) => SqlBroker.open({ connection: database.url('broker_'), ...options }),
+      transaction: transactionFactory(database),
     });
 
     runResultStoreSuite({
