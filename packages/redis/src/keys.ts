@@ -23,6 +23,20 @@ export interface BrokerKeys {
   claims: string;
   /** ZSET claim token → lease expiry (ms), to forget old claims. */
   claimExpiry: string;
+  // Keyed limits (capability keyedLimits). Per key k, the scripts also use `<limits>ready:<k>` (LIST of ready
+  // ids, FIFO) and `<limits>starts:<k>` (ZSET of recent deliveries scored by time: the sliding-window log).
+  /** ZSET of limit keys with ready messages, scored by turn: the lowest is served next, then moved to the back. */
+  limitRing: string;
+  /** HASH limit key → "concurrency|max|perMs" (empty parts = none), from the key's latest enqueue. */
+  limitConf: string;
+  /** HASH message id → its limit key. */
+  limitOf: string;
+  /** HASH limit key → deliveries out (leased, not acknowledged). */
+  limitRunning: string;
+  /** Counter of turns for limitRing. */
+  limitSeq: string;
+  /** The prefix of the per-key keys above (not a key itself). */
+  limits: string;
 }
 
 export function queueTag(prefix: string, queue: string): string {
@@ -42,6 +56,12 @@ export function brokerKeys(prefix: string, queue: string): BrokerKeys {
     seq: `${tag}:seq`,
     claims: `${tag}:claims`,
     claimExpiry: `${tag}:claim-expiry`,
+    limitRing: `${tag}:limit-ring`,
+    limitConf: `${tag}:limit-conf`,
+    limitOf: `${tag}:limit-of`,
+    limitRunning: `${tag}:limit-running`,
+    limitSeq: `${tag}:limit-seq`,
+    limits: `${tag}:lim:`,
   };
 }
 

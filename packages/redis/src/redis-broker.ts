@@ -10,6 +10,7 @@ import {
   type ClusterStat,
   type Delivery,
   type EnqueueItem,
+  type KeyedLimit,
   type EnqueueOptions,
   type EventsCapability,
   type QueuedMessage,
@@ -44,6 +45,7 @@ export const redisBrokerCapabilities: BrokerCapabilities & EventsCapability = {
   stats: true,
   listQueued: true,
   events: true,
+  keyedLimits: true,
 };
 
 /**
@@ -115,17 +117,19 @@ export class RedisBroker extends BaseBroker implements TaskEventChannel {
   }
 
   protected override async _enqueueMany(items: readonly EnqueueItem[]): Promise<string[]> {
-    const { ready, msgs, delayed, pready, prio, seq } = this.#keys;
+    const { ready, msgs, delayed, pready, prio, seq, limitRing, limitConf, limitOf, limitSeq } = this.#keys;
     const ids = items.map(() => this.#newId());
     const calls: Promise<unknown>[] = [];
     for (let start = 0; start < items.length; start += CHUNK) {
-      const args: (string | number)[] = [];
+      const args: (string | number)[] = [this.#keys.limits];
       for (let i = start; i < Math.min(items.length, start + CHUNK); i++) {
         const item = items[i] as EnqueueItem;
         const delayMs = Math.max(0, Math.round(item.options?.delayMs ?? 0));
+        const limit = item.options?.limit;
         args.push(ids[i] as string, item.payload, delayMs, Number(item.options?.priority ?? 0) || 0);
+        args.push(limit?.key ?? '', limit === undefined ? '' : limitConfOf(limit));
       }
-      const keys = [ready, msgs, delayed, pready, prio, seq];
+      const keys = [ready, msgs, delayed, pready, prio, seq, limitRing, limitConf, limitOf, limitSeq];
       calls.push(runScriptReplicated(this.redis, 'enqueue', keys, args, this.#wait, ErrorCodes.BROKER_UNAVAILABLE));
     }
     await this.#call(() => Promise.all(calls));
@@ -135,8 +139,9 @@ export class RedisBroker extends BaseBroker implements TaskEventChannel {
   protected async _dequeue(max: number, waitMs: number, signal?: AbortSignal): Promise<Delivery[]> {
     const deadline = Date.now() + waitMs;
     const { ready, msgs, leases, deliveries, delayed, pready, prio, seq } = this.#keys;
-    const { claims, claimExpiry } = this.#keys;
+    const { claims, claimExpiry, limitRing, limitConf, limitOf, limitRunning, limitSeq } = this.#keys;
     const claimKeys = [ready, msgs, leases, deliveries, delayed, pready, prio, seq, claims, claimExpiry];
+    claimKeys.push(limitRing, limitConf, limitOf, limitRunning, limitSeq);
     const leaseMs = Math.round(this.retrySeconds * 1000);
     for (;;) {
       // Claims are not queued while the connection is down: a pile of them would all run on reconnect and lease
@@ -146,7 +151,9 @@ export class RedisBroker extends BaseBroker implements TaskEventChannel {
       const token = randomBytes(9).toString('base64url');
       let reply: [Array<string | number>, number];
       try {
-        reply = await this.#call(() => runScript(this.redis, 'claim', claimKeys, [max, leaseMs, token]));
+        reply = await this.#call(() =>
+          runScript(this.redis, 'claim', claimKeys, [max, leaseMs, token, this.#keys.limits]),
+        );
       } catch (error) {
         if (this.closed) return [];
         throw error;
@@ -242,20 +249,14 @@ export class RedisBroker extends BaseBroker implements TaskEventChannel {
   }
 
   protected override async _acknowledgeMany(receipts: readonly string[]): Promise<void> {
-    const { msgs, leases, deliveries } = this.#keys;
+    const { msgs, leases, deliveries, limitOf, limitRunning, ready, limitRing } = this.#keys;
+    const ackKeys = [msgs, leases, deliveries, limitOf, limitRunning, ready, limitRing];
     const ids = receipts.map(messageIdOf);
     const calls: Promise<unknown>[] = [];
     for (let start = 0; start < ids.length; start += CHUNK) {
       const slice = ids.slice(start, start + CHUNK);
       calls.push(
-        runScriptReplicated(
-          this.redis,
-          'acknowledge',
-          [msgs, leases, deliveries],
-          slice,
-          this.#wait,
-          ErrorCodes.BROKER_UNAVAILABLE,
-        ),
+        runScriptReplicated(this.redis, 'acknowledge', ackKeys, slice, this.#wait, ErrorCodes.BROKER_UNAVAILABLE),
       );
     }
     await this.#call(() => Promise.all(calls));
@@ -295,7 +296,14 @@ export class RedisBroker extends BaseBroker implements TaskEventChannel {
   }
 
   protected async _purgeQueue(): Promise<void> {
-    await this.#call(() => this.redis.del(...Object.values(this.#keys)));
+    const { limits, ...keys } = this.#keys;
+    // The per-key limit lists and logs are named after the keys in limitConf: delete them with it.
+    const limitKeys = await this.#call(() => this.redis.hkeys(keys.limitConf));
+    const perKey = limitKeys.flatMap((key) => [`${limits}ready:${key}`, `${limits}starts:${key}`]);
+    for (let i = 0; i < perKey.length; i += 500) {
+      await this.#call(() => this.redis.del(...perKey.slice(i, i + 500)));
+    }
+    await this.#call(() => this.redis.del(...Object.values(keys)));
   }
 
   protected async _deleteQueue(): Promise<void> {
@@ -371,6 +379,11 @@ export class RedisBroker extends BaseBroker implements TaskEventChannel {
 }
 
 /** Receipts are `<message id>:<delivery number>`. */
+/** A key's limits as the scripts read them: "concurrency|max|perMs", empty parts for none. */
+function limitConfOf(limit: KeyedLimit): string {
+  return `${limit.concurrency ?? ''}|${limit.rate?.max ?? ''}|${limit.rate?.perMs ?? ''}`;
+}
+
 function messageIdOf(receipt: string): string {
   const separator = receipt.lastIndexOf(':');
   return separator === -1 ? receipt : receipt.slice(0, separator);
