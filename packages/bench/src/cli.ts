@@ -2,26 +2,21 @@
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import type { RoundResult } from './measure.js';
-import { runMemoryTarget } from './targets/memory.js';
-import { runRedisTarget } from './targets/redis.js';
-import { runRedisClusterTarget } from './targets/redis-cluster.js';
-import { runPostgresTarget } from './targets/postgres.js';
-import { runMongoTarget } from './targets/mongo.js';
-import { runSqsTarget } from './targets/sqs.js';
-import { runDashboardTarget } from './targets/dashboard.js';
 import type { BenchOptions, BenchSummary } from './targets/types.js';
-import { runCpuTarget } from './targets/cpu.js';
-import { defaultHarness, runDjangoqTarget } from './targets/djangoq.js';
-import { runScaleTarget } from './targets/scale.js';
-import { runBacklogTarget, runIdleTarget, runSoakTarget } from './targets/backlog.js';
 
-const TARGETS: Record<string, (o: BenchOptions, log: (line: string) => void) => Promise<BenchSummary>> = {
-  redis: runRedisTarget,
-  'redis-cluster': runRedisClusterTarget,
-  memory: runMemoryTarget,
-  postgres: runPostgresTarget,
-  sqs: runSqsTarget,
-  mongo: runMongoTarget,
+type Runner = (o: BenchOptions, log: (line: string) => void) => Promise<BenchSummary>;
+
+/**
+ * Targets load on demand, so a round's child process (`--round`, `--cluster-process`)
+ * carries only the modules of the system it runs: its RSS is that system's.
+ */
+const TARGETS: Record<string, () => Promise<Runner>> = {
+  redis: async () => (await import('./targets/redis.js')).runRedisTarget,
+  'redis-cluster': async () => (await import('./targets/redis-cluster.js')).runRedisClusterTarget,
+  memory: async () => (await import('./targets/memory.js')).runMemoryTarget,
+  postgres: async () => (await import('./targets/postgres.js')).runPostgresTarget,
+  sqs: async () => (await import('./targets/sqs.js')).runSqsTarget,
+  mongo: async () => (await import('./targets/mongo.js')).runMongoTarget,
 };
 
 /**
@@ -44,7 +39,7 @@ const USAGE = `usage: npm run bench -- --broker <${Object.keys(TARGETS).join('|'
        [--paced RATE] [--paced-seconds S] [--concurrency TOTAL] [--workers N] [--bulk N] [--queue-limit N] [--url redis://… | redis+cluster://h1:p1,…]
        [--pgboss-loops N] [--pgboss-batch N] [--no-others]
        npm run bench -- --cpu [--fib N] [--tasks N] [--rounds N] [--workers N]
-       npm run bench -- --djangoq [--tasks N] [--rounds N] [--workers N] [--concurrency TOTAL] [--djangoq-dir DIR]
+       npm run bench -- --djangoq [--tasks N] [--rounds N] [--workers N] [--concurrency TOTAL] [--store sqlite|redis] [--djangoq-dir DIR]
        npm run bench -- --scale [--tasks N] [--rounds N] [--brokers redis,postgres] [--out FILE.svg]
        npm run bench -- --backlog [--levels 0,100000,1000000] [--tasks N] [--brokers redis,postgres]
        npm run bench -- --soak N [--window N] [--warmup FRACTION] [--save-limit N]
@@ -117,6 +112,7 @@ async function main(): Promise<void> {
     const pgUrl = values.url.startsWith('postgres')
       ? values.url
       : (process.env.TASKQ_TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test');
+    const { runDashboardTarget } = await import('./targets/dashboard.js');
     const summary = await runDashboardTarget(
       {
         url: pgUrl,
@@ -170,16 +166,20 @@ async function main(): Promise<void> {
   });
   let summary: BenchSummary;
   if (scenario === 'cpu') {
+    const { runCpuTarget } = await import('./targets/cpu.js');
     summary = await runCpuTarget({ ...options, fibN: positiveInt(values.fib, 'fib') }, log);
   } else if (scenario === 'djangoq') {
     if (values.store !== 'sqlite' && values.store !== 'redis') throw new Error('--store takes sqlite or redis');
+    const { defaultHarness, runDjangoqTarget } = await import('./targets/djangoq.js');
     summary = await runDjangoqTarget(
       { ...options, harness: values['djangoq-dir'] ?? defaultHarness(), store: values.store },
       log,
     );
   } else if (scenario === 'scale') {
+    const { runScaleTarget } = await import('./targets/scale.js');
     summary = await runScaleTarget({ ...options, brokers, out: values.out ?? SCALE_CHART }, log);
   } else if (scenario === 'backlog') {
+    const { runBacklogTarget } = await import('./targets/backlog.js');
     const levels = values.levels.split(',').map((n) => {
       const level = Number(n);
       if (!Number.isInteger(level) || level < 0) throw new Error(`--levels takes counts ≥ 0, got "${n}"`);
@@ -187,6 +187,7 @@ async function main(): Promise<void> {
     });
     summary = await runBacklogTarget({ ...options, brokers, levels }, log);
   } else if (scenario === 'soak') {
+    const { runSoakTarget } = await import('./targets/backlog.js');
     const warmup = Number(values.warmup);
     if (!(warmup >= 0 && warmup < 1)) throw new Error(`--warmup must be a fraction in [0, 1), got "${values.warmup}"`);
     summary = await runSoakTarget(
@@ -200,12 +201,13 @@ async function main(): Promise<void> {
       log,
     );
   } else if (scenario === 'idle') {
+    const { runIdleTarget } = await import('./targets/backlog.js');
     summary = await runIdleTarget(
       { ...options, idleSeconds: positiveInt(values['idle-seconds'], 'idle-seconds') },
       log,
     );
   } else {
-    summary = await target!(options, log);
+    summary = await (await target!())(options, log);
   }
   // The machine-readable result is always the last line.
   console.log(JSON.stringify(summary));

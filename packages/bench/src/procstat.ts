@@ -174,5 +174,8 @@ export function saturation(
       detail: `${shares.machineBusyCores} of ${cores} cores busy; cores used: ${top}`,
     };
   }
-  return { saturated: 'none (latency-bound)', detail: `cores used: ${top}` };
+  return {
+    saturated: 'none (latency-bound)',
+    detail: `${shares.machineBusyCores ?? '?'} of ${cores} cores busy; cores used: ${top}`,
+  };
 }

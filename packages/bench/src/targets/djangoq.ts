@@ -14,6 +14,16 @@ const SQLITE_DIR = process.env.TASKQ_SQLITE_DIR ?? '/tmp';
 export interface DjangoqOptions extends BenchOptions {
   /** The Django Q harness (default ../shared/bench/djangoq from the repository root). */
   harness: string;
+  /** Where taskq saves results: `sqlite` (like the harness, default) or `redis`. */
+  store: 'sqlite' | 'redis';
+}
+
+/** How a taskq round of this scenario is shaped. */
+interface Shape {
+  label: string;
+  concurrencyPerThread: number;
+  bulk: number;
+  queueLimit: number | null;
 }
 
 /** Default harness folder: `../shared/bench/djangoq` beside the repository (TASKQ_BENCH_DJANGOQ_DIR overrides). */
@@ -30,6 +40,9 @@ export function defaultHarness(): string {
  * worker, like Django Q's processes), results in a SQLite file in /tmp, tasks
  * enqueued one by one (`enqueue`, awaited) from this process while the cluster
  * runs. Throughput for both = tasks ÷ (first enqueue → last result saved).
+ * A second taskq round per round runs with the Redis target's tuning (25
+ * tasks in flight per thread, bulk 250, queueLimit 500): `ratioTuned`.
+ * `--store redis` saves taskq's results in Redis instead of SQLite.
  * When the harness cannot run, the summary says why instead of a ratio.
  */
 export async function runDjangoqTarget(options: DjangoqOptions, log: (line: string) => void): Promise<BenchSummary> {
@@ -56,32 +69,57 @@ export async function runDjangoqTarget(options: DjangoqOptions, log: (line: stri
       ratio: null,
     };
   }
-  const taskq: TaskqDjangoRound[] = [];
+  // Django Q's shape (taskq's defaults are Django Q's: concurrency 1 per worker, bulk 1, queueLimit workers²)
+  // and taskq with the Redis target's tuning (many tasks in flight per thread, bulk claims)
+  const shapes: Shape[] = [
+    {
+      label: 'taskq',
+      concurrencyPerThread: Math.max(1, Math.round(options.concurrency / options.workers)),
+      bulk: 1,
+      queueLimit: null,
+    },
+    { label: 'taskq-tuned', concurrencyPerThread: 25, bulk: 250, queueLimit: 500 },
+  ];
+  const taskq: Record<string, TaskqDjangoRound[]> = { taskq: [], 'taskq-tuned': [] };
   const djangoq: DjangoqRun[] = [];
+  const storeLabel = options.store === 'redis' ? 'redis (same prefix as the broker)' : 'sqlite file in /tmp';
   for (let i = 0; i < options.rounds; i++) {
-    const order = i % 2 === 0 ? ['taskq', 'djangoq'] : ['djangoq', 'taskq'];
+    const order = i % 2 === 0 ? ['taskq', 'djangoq', 'taskq-tuned'] : ['taskq-tuned', 'djangoq', 'taskq'];
     for (const system of order) {
-      if (system === 'taskq') {
-        const r = await taskqRound(options);
-        taskq.push(r);
+      const shape = shapes.find((s) => s.label === system);
+      if (shape) {
+        const r = await taskqRound(options, shape);
+        taskq[shape.label]!.push(r);
         log(
-          `round ${i + 1} taskq    ${String(r.throughput).padStart(8)} tasks/s  enqueue ${r.enqueueRate} /s  pickup p50 ${r.pickupP50Ms} ms`,
+          `round ${i + 1} ${shape.label.padEnd(12)} ${String(r.throughput).padStart(8)} tasks/s  enqueue ${r.enqueueRate} /s  ` +
+            `pickup p50 ${r.pickupP50Ms} ms`,
         );
       } else {
         const r = await djangoqRun(options);
-        if ('error' in r) return { ...base, djangoq: r, taskq: summarize(taskq), ratio: null };
+        if ('error' in r) return { ...base, djangoq: r, taskq: summarize(taskq.taskq!), ratio: null };
         djangoq.push(r);
         log(
-          `round ${i + 1} djangoq  ${String(r.throughput).padStart(8)} tasks/s  enqueue ${r.enqueue_rate} /s  ` +
+          `round ${i + 1} djangoq      ${String(r.throughput).padStart(8)} tasks/s  enqueue ${r.enqueue_rate} /s  ` +
             `pickup p50 ${r.pickup_latency_ms?.p50} ms  (foreign CPU ${r.cpu?.foreign_s} s)`,
         );
       }
     }
   }
-  const ratios = taskq.map((t, i) => round(t.throughput / (djangoq[i] as DjangoqRun).throughput, 1));
+  const ratios = (rounds: readonly TaskqDjangoRound[]) =>
+    rounds.map((t, i) => round(t.throughput / (djangoq[i] as DjangoqRun).throughput, 1));
+  const plain = ratios(taskq.taskq!);
+  const tuned = ratios(taskq['taskq-tuned']!);
+  const describe = (shape: Shape) => ({
+    store: storeLabel,
+    workers: options.workers,
+    concurrencyPerThread: shape.concurrencyPerThread,
+    bulk: shape.bulk,
+    queueLimit: shape.queueLimit ?? 'default (workers²)',
+  });
   return {
     ...base,
-    taskq: { ...summarize(taskq), store: 'sqlite file in /tmp', concurrency: options.concurrency },
+    taskq: { ...summarize(taskq.taskq!), ...describe(shapes[0]!) },
+    taskqTuned: { ...summarize(taskq['taskq-tuned']!), ...describe(shapes[1]!) },
     djangoq: {
       version: djangoq[0]?.version,
       throughput: round(median(djangoq.map((r) => r.throughput)), 1),
@@ -90,9 +128,12 @@ export async function runDjangoqTarget(options: DjangoqOptions, log: (line: stri
       perRound: djangoq.map((r) => r.throughput),
       foreignCpuS: djangoq.map((r) => r.cpu?.foreign_s ?? null),
       store: 'sqlite (harness default)',
+      workers: options.workers,
     },
-    ratio: round(median(ratios), 1),
-    ratios,
+    ratio: round(median(plain), 1),
+    ratios: plain,
+    ratioTuned: round(median(tuned), 1),
+    ratiosTuned: tuned,
   };
 }
 
@@ -113,20 +154,19 @@ function summarize(rounds: readonly TaskqDjangoRound[]) {
   };
 }
 
-async function taskqRound(options: DjangoqOptions): Promise<TaskqDjangoRound> {
+async function taskqRound(options: DjangoqOptions, shape: Shape): Promise<TaskqDjangoRound> {
   const prefix = `bench-${randomBytes(4).toString('hex')}`;
   const broker = `${options.url}?prefix=${prefix}`;
   const sqlite = `${SQLITE_DIR}/taskq-bench-dq-${prefix}.sqlite`;
-  const store = `sqlite:${sqlite}`;
-  const workers = options.workers;
+  const store = options.store === 'redis' ? broker : `sqlite:${sqlite}`;
   const cluster = spawnCluster({
     broker,
     store,
     name: 'bench',
-    workers,
-    concurrency: Math.max(1, Math.round(options.concurrency / workers)),
-    bulk: 1,
-    queueLimit: null,
+    workers: options.workers,
+    concurrency: shape.concurrencyPerThread,
+    bulk: shape.bulk,
+    queueLimit: shape.queueLimit,
     saveLimit: 0,
     tickMs: 20,
   });

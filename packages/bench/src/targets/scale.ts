@@ -4,11 +4,11 @@ import { dirname } from 'node:path';
 import { availableParallelism } from 'node:os';
 import { Redis } from 'ioredis';
 import { spawnCluster, type ClusterChild } from '../child.js';
-import { median, round } from '../measure.js';
+import { median, round, sleep, until } from '../measure.js';
 import { pidsByComm, sampleCpu, saturation, type CpuShares } from '../procstat.js';
 import { speedups } from '../stats.js';
 import { lineChartSvg } from '../svg.js';
-import { enqueueClient, fill, waitDone } from './clusters.js';
+import { doneSoFar, enqueueClient, fill, waitDone } from './clusters.js';
 import { dropSchema } from './postgres.js';
 import { deleteKeys } from './redis.js';
 import type { BenchOptions, BenchSummary } from './types.js';
@@ -48,7 +48,8 @@ interface ScaleRun {
  * from this process, then the cluster processes start together; throughput =
  * tasks ÷ (first start in any process → last result saved in any process).
  * Every worker thread keeps `--concurrency` tasks in flight (so parallel units
- * add capacity). While they run, the CPU of the Redis server, the PostgreSQL
+ * add capacity). The clusters start on a paused queue and are resumed together
+ * once all of them are up, so process start-up does not overlap the work. While they run, the CPU of the Redis server, the PostgreSQL
  * server processes, the cluster processes and their main threads, and the
  * machine are sampled from /proc; the busiest resource is named. The curves
  * are written as an SVG chart to `--out`.
@@ -137,6 +138,9 @@ async function scaleRun(
   const children: ClusterChild[] = [];
   try {
     await fill(q, options.tasks);
+    // the clusters boot paused (queue pause, read by every cluster) so that
+    // none runs while the others are still starting; resume lets all go at once
+    await q.pauseQueue('bench');
     for (let i = 0; i < point.processes; i++) {
       children.push(
         spawnCluster({
@@ -152,7 +156,11 @@ async function scaleRun(
         }),
       );
     }
-    await Promise.race(children.map((c) => c.ready));
+    await Promise.all(children.map((c) => c.ready));
+    await sleep(1000);
+    await q.resumeQueue('bench');
+    // sample CPU from the first finished task (the clusters see the resume within a guard cycle)
+    await until(() => doneSoFar(children) > 0, 30_000, 'the first task after resume');
     const stopCpu = sampleCpu([
       { name: 'redis', pids: () => (redisPid === null ? [] : [redisPid]) },
       { name: 'postgres', pids: () => pidsByComm('postgres') },
