@@ -57,6 +57,9 @@ export interface RoundResult {
   latencyP50Ms: number | null;
   latencyP95Ms: number | null;
   peakRssMb: number;
+  /** Wall-clock ms (hrnow) of the first task start and the last finish: rounds run side by side add up by them. */
+  firstStartAt?: number;
+  lastDoneAt?: number;
 }
 
 /** Start times and enqueue→start latencies of one round, as consumers report them. */
@@ -87,6 +90,8 @@ export class RoundRecorder {
       latencyP50Ms: percentile(this.latencies, 50),
       latencyP95Ms: percentile(this.latencies, 95),
       peakRssMb,
+      firstStartAt: Math.min(...this.starts),
+      lastDoneAt: this.lastDone,
     };
   }
 }

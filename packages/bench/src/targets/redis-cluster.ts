@@ -34,16 +34,19 @@ export async function runRedisClusterTarget(options: BenchOptions, log: (line: s
   const workers = options.workers;
   const concurrency = Math.max(1, Math.round(options.concurrency / workers));
   const one: RoundResult[] = [];
+  /** Per round and mode: CPU seconds each master used, over the round's wall seconds. */
+  const cpu: Record<'one' | 'three', number[][]> = { one: [], three: [] };
   const three: Array<{ throughput: number; perQueue: number[]; p50: number | null; p95: number | null }> = [];
   try {
-    const masters = await masterRanges(admin);
     for (let i = 0; i < options.rounds; i++) {
       for (const mode of i % 2 === 0 ? ['one', 'three'] : ['three', 'one']) {
         const prefix = `bench-${randomBytes(4).toString('hex')}`;
         // Through core's URL table: a redis:// seed with ?cluster=1 (ioredis discovers the other nodes).
         const broker = `redis://${seeds[0]}?cluster=1&prefix=${prefix}`;
-        const names = mode === 'one' ? ['bench'] : await spreadNames(admin, prefix, masters, 3);
+        const names = mode === 'one' ? ['bench'] : await spreadNames(admin, prefix, await masterRanges(admin), 3);
         const perQueueTasks = Math.ceil(options.tasks / names.length);
+        const cpuBefore = await masterCpu(admin);
+        const startedAt = Date.now();
         const results = await Promise.all(
           names.map((name) =>
             runRound([
@@ -63,13 +66,22 @@ export async function runRedisClusterTarget(options: BenchOptions, log: (line: s
             ]),
           ),
         );
+        const wallSeconds = (Date.now() - startedAt) / 1000;
+        const cpuAfter = await masterCpu(admin);
+        cpu[mode as 'one' | 'three'].push(
+          [...cpuAfter].map(([node, seconds]) => round((seconds - (cpuBefore.get(node) ?? 0)) / wallSeconds, 2)),
+        );
         await deleteKeys(admin, prefix);
         if (mode === 'one') {
           one.push(results[0]!);
         } else {
-          // The three processes run at the same time: their rates add up.
+          // The three processes run side by side: all their tasks over the span from the first start to the last
+          // finish (the sum of their own rates would overstate it when one finishes early).
+          const first = Math.min(...results.map((r) => r.firstStartAt ?? Number.NaN));
+          const last = Math.max(...results.map((r) => r.lastDoneAt ?? Number.NaN));
+          const done = results.reduce((sum, r) => sum + r.tasks, 0);
           three.push({
-            throughput: round(results.reduce((sum, r) => sum + r.throughput, 0)),
+            throughput: round(done / ((last - first) / 1000)),
             perQueue: results.map((r) => r.throughput),
             p50: median(results.map((r) => r.latencyP50Ms ?? Number.NaN)),
             p95: median(results.map((r) => r.latencyP95Ms ?? Number.NaN)),
@@ -78,7 +90,8 @@ export async function runRedisClusterTarget(options: BenchOptions, log: (line: s
         const shown = mode === 'one' ? results[0]!.throughput : three.at(-1)!.throughput;
         log(
           `round ${i + 1} ${mode === 'one' ? '1 queue ' : '3 queues'} ${String(shown).padStart(8)} tasks/s  ` +
-            `(${names.join(', ')}: ${results.map((r) => r.throughput).join(' + ')})`,
+            `(${names.join(', ')}: ${results.map((r) => r.throughput).join(' + ')}; ` +
+            `master CPU ${cpu[mode as 'one' | 'three'].at(-1)!.join(' / ')} of a core)`,
         );
       }
     }
@@ -100,8 +113,9 @@ export async function runRedisClusterTarget(options: BenchOptions, log: (line: s
     concurrency,
     bulk: options.bulk,
     queueLimit: options.queueLimit,
-    oneQueue,
+    oneQueue: { ...oneQueue, masterCpuPerRound: cpu.one },
     threeQueues: {
+      masterCpuPerRound: cpu.three,
       throughput: round(threeThroughput, 3),
       latencyP50Ms: median(three.map((t) => t.p50 ?? Number.NaN)),
       latencyP95Ms: median(three.map((t) => t.p95 ?? Number.NaN)),
@@ -113,6 +127,17 @@ export async function runRedisClusterTarget(options: BenchOptions, log: (line: s
 }
 
 type SlotRange = [from: number, to: number, master: string];
+
+/** CPU seconds (user + sys) each master has used so far, by address. */
+async function masterCpu(admin: Cluster): Promise<Map<string, number>> {
+  const out = new Map<string, number>();
+  for (const node of admin.nodes('master')) {
+    const info = await node.info('cpu');
+    const used = (name: string) => Number(new RegExp(`${name}:([\\d.]+)`).exec(info)?.[1] ?? 0);
+    out.set(`${node.options.host}:${node.options.port}`, used('used_cpu_user') + used('used_cpu_sys'));
+  }
+  return out;
+}
 
 async function masterRanges(admin: Cluster): Promise<SlotRange[]> {
   const slots = (await admin.cluster('SLOTS')) as unknown as Array<[number, number, [string, number]]>;
@@ -130,16 +155,21 @@ function masterOf(ranges: readonly SlotRange[], slot: number): string {
 async function spreadNames(admin: Cluster, prefix: string, ranges: readonly SlotRange[], count: number) {
   const names: string[] = [];
   const used = new Set<string>();
+  // Random names of random lengths: CRC16 is linear, so for names of one length the two tags' slots differ by a
+  // constant XOR, and for some prefixes no name of that length puts both tags on a given master.
   for (let i = 0; names.length < count && i < 10_000; i++) {
-    const name = `bench-${i}`;
+    const name = `bench-${randomBytes(1 + (i % 6)).toString('hex')}`;
     const queueSlot = Number(await admin.cluster('KEYSLOT', `{${prefix}:${name}}`));
     const resultSlot = Number(await admin.cluster('KEYSLOT', `{${prefix}:results:${name}}`));
     const master = masterOf(ranges, queueSlot);
-    if (used.has(master) || masterOf(ranges, resultSlot) !== master) continue;
+    if (master === '?' || used.has(master) || masterOf(ranges, resultSlot) !== master) continue;
     used.add(master);
     names.push(name);
   }
-  if (names.length < count) throw new Error(`bench: found no ${count} queue names on ${count} different masters`);
+  if (names.length < count)
+    throw new Error(
+      `bench: found no ${count} queue names on ${count} different masters (${JSON.stringify(ranges)}, found ${names.join(', ')})`,
+    );
   return names;
 }
 
@@ -171,7 +201,7 @@ class LocalCluster {
         mkdirSync(dir);
         cluster.addresses.push(`127.0.0.1:${port}`);
         const args = ['--port', String(port), '--bind', '127.0.0.1', '--cluster-enabled', 'yes'];
-        args.push('--cluster-config-file', join(dir, 'nodes.conf'), '--cluster-node-timeout', '1000');
+        args.push('--cluster-config-file', join(dir, 'nodes.conf'), '--cluster-node-timeout', '5000');
         args.push('--dir', dir, '--save', '', '--appendonly', 'no');
         cluster.children.push(spawn('redis-server', args, { stdio: 'ignore' }));
       }
@@ -241,13 +271,23 @@ async function waitForPing(port: number): Promise<void> {
   }
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
+/** A spare port whose cluster bus port (port + 10000) is a valid port and spare too. */
+async function freePort(): Promise<number> {
+  for (let attempt = 0; attempt < 100; attempt++) {
+    const port = await listenOn(0);
+    if (port !== null && port + 10_000 <= 65_535 && (await listenOn(port + 10_000)) !== null) return port;
+  }
+  throw new Error('bench: found no spare port pair (port, port + 10000) for a cluster node');
+}
+
+/** Binds `port` (0: any) on loopback and releases it: the port, or null when it is taken. */
+function listenOn(port: number): Promise<number | null> {
+  return new Promise((resolve) => {
     const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
+    server.once('error', () => resolve(null));
+    server.listen(port, '127.0.0.1', () => {
       const address = server.address();
-      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
+      server.close(() => resolve(typeof address === 'object' && address ? address.port : null));
     });
   });
 }
