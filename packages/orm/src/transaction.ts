@@ -75,6 +75,16 @@ const DIALECT_OF_KIND = {
   sqlite: 'sqlite',
 } as const;
 
+const KIND_NAMES = {
+  kysely: 'a Kysely instance',
+  'pg-client': 'a pg Client',
+  'pg-pool': 'a pg Pool',
+  mysql: 'a mysql2 connection',
+  'mysql-promise': 'a mysql2 promise connection',
+  'mysql-pool': 'a mysql2 pool',
+  sqlite: 'a better-sqlite3 Database',
+} as const;
+
 const DIALECT_NAMES: Record<SqlDialectName, string> = {
   postgres: 'PostgreSQL',
   mysql: 'MySQL/MariaDB',
@@ -123,7 +133,7 @@ export async function withTransaction<T>(
   if (dialect !== undefined && dialect !== connection.dialect) {
     throw invalid(
       connection,
-      `This \`transaction\` is a ${DIALECT_NAMES[dialect]} handle (${kind}), but the broker's database is ${DIALECT_NAMES[connection.dialect]}.`,
+      `This \`transaction\` is ${KIND_NAMES[kind]} of ${DIALECT_NAMES[dialect]}, but the broker's database is ${DIALECT_NAMES[connection.dialect]}.`,
     );
   }
   switch (kind) {

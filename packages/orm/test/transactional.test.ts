@@ -181,6 +181,7 @@ describe('handles the broker refuses', () => {
         const myAccepted = /takes as `transaction`: a Kysely Transaction .*a mysql2 Connection\/PoolConnection/;
         await client.query('BEGIN');
         await refusal(onMy, client, myAccepted);
+        await refusal(onMy, client, /a pg Client of PostgreSQL, but the broker's database is MySQL\/MariaDB/);
         await client.query('ROLLBACK');
         await refusal(onPg, myConnection, pgAccepted);
         await refusal(onPg, lite, pgAccepted);
