@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { Redis } from 'ioredis';
 import { spawnCluster, type ClusterChild } from '../child.js';
 import { median, round, sleep } from '../measure.js';
 import { rssSlopePer100k, type RssSample } from '../stats.js';
@@ -80,6 +81,12 @@ export async function runBacklogTarget(options: BacklogOptions, log: (line: stri
           peakRssMb: result.peakRssMb,
           medianRssMb: ticks.length ? median(ticks) : null,
         };
+        const empty = (out[broker] as { waiting: number; peakRssMb: number }[] | undefined)?.find(
+          (r) => r.waiting === 0,
+        );
+        Object.assign(row, {
+          rssVsEmptyMb: empty ? round(row.peakRssMb - empty.peakRssMb, 1) : level === 0 ? 0 : null,
+        });
         (out[broker] ??= []).push(row);
         log(
           `${broker.padEnd(8)} ${String(level).padStart(9)} waiting: enqueue ${enqueueRate}/s  pickup ${row.pickupMs} ms (${row.readyToFirstMs} after ready)  ` +
@@ -131,15 +138,18 @@ export interface SoakOptions extends BenchOptions {
  * `--soak N`: N no-op tasks through Redis, fed by this process in chunks of
  * 1,000 while at most `window` are outstanding, into one cluster process whose
  * RSS is sampled every second; prints the least-squares slope of RSS over tasks
- * done after warm-up, in MB per 100,000 tasks.
+ * done after warm-up, in MB per 100,000 tasks. Redis's used_memory before and
+ * after shows what the run left in the server (results beyond `saveLimit` are pruned).
  */
 export async function runSoakTarget(options: SoakOptions, log: (line: string) => void): Promise<BenchSummary> {
   const { url, cleanup } = place('redis', options);
   const q = enqueueClient(url, url);
   const cluster = spawnCluster(clusterConfig(url, options, options.saveLimit, 250));
   const samples: (RssSample & { at: number })[] = [];
+  const redisUrl = options.url.startsWith('redis') ? options.url : 'redis://127.0.0.1:6379';
   try {
     await cluster.ready;
+    const redisBefore = await redisUsedMb(redisUrl);
     let sent = 0;
     let lastSample = 0;
     let lastLog = 0;
@@ -164,6 +174,7 @@ export async function runSoakTarget(options: SoakOptions, log: (line: string) =>
       }
       if (Date.now() - began > 3_600_000) throw new Error('soak did not finish within an hour');
     }
+    const redisAfter = await redisUsedMb(redisUrl);
     const result = await cluster.stop();
     const slope = rssSlopePer100k(samples, options.soak, options.warmup);
     const rss = samples.map((s) => s.rssMb);
@@ -190,6 +201,7 @@ export async function runSoakTarget(options: SoakOptions, log: (line: string) =>
       rssLastMb: rss.at(-1) ?? null,
       rssMaxMb: rss.length ? Math.max(...rss) : null,
       peakRssMb: result.peakRssMb,
+      redisUsedMemoryMb: { before: redisBefore, after: redisAfter },
       ...slope,
       series: samples.map((s) => [s.done, s.rssMb]),
     };
@@ -197,6 +209,17 @@ export async function runSoakTarget(options: SoakOptions, log: (line: string) =>
     await cluster.stop().catch(() => undefined);
     await q.close();
     await cleanup();
+  }
+}
+
+/** Redis's used_memory in MB (INFO memory): what the soak left behind in the server. */
+async function redisUsedMb(url: string): Promise<number | null> {
+  const redis = new Redis(url);
+  try {
+    const used = Number(/used_memory:(\d+)/.exec(await redis.info('memory'))?.[1]);
+    return Number.isFinite(used) ? round(used / 1024 / 1024, 1) : null;
+  } finally {
+    redis.disconnect();
   }
 }
 
