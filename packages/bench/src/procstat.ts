@@ -145,37 +145,54 @@ function cpuCount(): number {
 }
 
 /**
- * Which resource bounds a run, from its CPU shares: the machine when its cores
- * are (nearly) all busy, a single-threaded server (Redis) or a Node main thread
- * at (nearly) one core, else nothing CPU-bound (round trips / waiting bound it).
+ * Which resource bounds a run, from its CPU shares: a single-threaded server
+ * (Redis) or a Node main thread at (nearly) one core, else the machine when its
+ * cores are (nearly) all busy — "shared" when processes outside `accounted`
+ * (the groups that together are everything this run started) used a quarter
+ * of the machine or more — else nothing CPU-bound (round trips bound it).
  */
 export function saturation(
   shares: CpuShares,
   cores: number,
   singleThreaded: readonly string[],
+  accounted: readonly string[] = [],
   threshold = 0.9,
-): { saturated: string; detail: string } {
+): { saturated: string; detail: string; otherProcessesCores: number | null } {
   const top = Object.entries(shares.groups)
     .sort((a, b) => b[1].cores - a[1].cores)
     .map(([name, g]) => `${name} ${g.cores}`)
     .join(', ');
+  const machine = shares.machineBusyCores;
+  const others =
+    machine === null || accounted.length === 0
+      ? null
+      : Math.max(
+          0,
+          Math.round((machine - accounted.reduce((sum, name) => sum + (shares.groups[name]?.cores ?? 0), 0)) * 100) /
+            100,
+        );
+  const used = `cores used: ${top}${others === null ? '' : `, other processes ${others}`}`;
   for (const name of singleThreaded) {
     const group = shares.groups[name];
     if (group && group.busiestProcessCores >= threshold) {
       return {
         saturated: name,
-        detail: `${name} at ${group.busiestProcessCores} of one core (single-threaded); cores used: ${top}`,
+        detail: `${name} at ${group.busiestProcessCores} of one core (single-threaded); ${used}`,
+        otherProcessesCores: others,
       };
     }
   }
-  if (shares.machineBusyCores !== null && shares.machineBusyCores >= cores * threshold) {
+  if (machine !== null && machine >= cores * threshold) {
+    const shared = others !== null && others >= cores / 4;
     return {
-      saturated: 'machine CPU',
-      detail: `${shares.machineBusyCores} of ${cores} cores busy; cores used: ${top}`,
+      saturated: shared ? 'machine CPU (shared with other processes)' : 'machine CPU',
+      detail: `${machine} of ${cores} cores busy; ${used}`,
+      otherProcessesCores: others,
     };
   }
   return {
     saturated: 'none (latency-bound)',
-    detail: `${shares.machineBusyCores ?? '?'} of ${cores} cores busy; cores used: ${top}`,
+    detail: `${machine ?? '?'} of ${cores} cores busy; ${used}`,
+    otherProcessesCores: others,
   };
 }

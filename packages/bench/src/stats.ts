@@ -55,3 +55,22 @@ export function speedups(values: readonly (number | null)[]): (number | null)[] 
     v === null || base === null || base === undefined || base === 0 ? null : round(v / base, 2),
   );
 }
+
+/**
+ * Where a curve stops scaling: the first unit count whose next point gains
+ * less than `minGain` (1.1 = 10 %), or null if every step gained that much
+ * (or too few points were measured).
+ */
+export function stopsScalingAt(
+  units: readonly number[],
+  values: readonly (number | null)[],
+  minGain = 1.1,
+): number | null {
+  for (let i = 0; i + 1 < values.length; i++) {
+    const here = values[i];
+    const next = values[i + 1];
+    if (here === null || here === undefined || next === null || next === undefined) continue;
+    if (next < here * minGain) return units[i] ?? null;
+  }
+  return null;
+}

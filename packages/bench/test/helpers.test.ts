@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { linearSlope, rssSlopePer100k, speedups } from '../src/stats.js';
+import { linearSlope, rssSlopePer100k, speedups, stopsScalingAt } from '../src/stats.js';
 import { parseMachineTicks, parseStatTicks, saturation, type CpuShares } from '../src/procstat.js';
 import { escapeXml, lineChartSvg, niceStep } from '../src/svg.js';
 import { rotate } from '../src/targets/postgres.js';
@@ -39,6 +39,13 @@ describe('slope of RSS over tasks', () => {
     expect(rssSlopePer100k([], 1000).slopeMbPer100k).toBeNull();
   });
 
+  it('finds where a curve stops scaling', () => {
+    expect(stopsScalingAt([1, 2, 4], [1000, 1900, 2000])).toBe(2);
+    expect(stopsScalingAt([1, 2, 4], [1000, 1050, 3000])).toBe(1);
+    expect(stopsScalingAt([1, 2, 4], [1000, 1900, 3600])).toBeNull();
+    expect(stopsScalingAt([1, 2, 4], [1000, null, 900])).toBeNull();
+  });
+
   it('speed-up over the first point', () => {
     expect(speedups([1000, 1800, null])).toEqual([1, 1.8, null]);
     expect(speedups([null, 5])).toEqual([null, null]);
@@ -75,6 +82,16 @@ describe('/proc parsing and the saturation verdict', () => {
       'machine CPU',
     );
     expect(saturation(shares(0.8, { redis: [0.3, 0.3] }), 2, single).saturated).toBe('none (latency-bound)');
+  });
+
+  it('says when other processes shared a busy machine', () => {
+    const busy = shares(1.95, { redis: [0.2, 0.2], postgres: [0, 0], 'cluster processes': [0.75, 0.75] });
+    const verdict = saturation(busy, 2, ['redis'], ['redis', 'postgres', 'cluster processes']);
+    expect(verdict.saturated).toBe('machine CPU (shared with other processes)');
+    expect(verdict.otherProcessesCores).toBe(1);
+    expect(verdict.detail).toContain('other processes 1');
+    const alone = shares(1.9, { redis: [0.5, 0.5], 'cluster processes': [1.3, 0.9] });
+    expect(saturation(alone, 2, ['redis'], ['redis', 'cluster processes']).saturated).toBe('machine CPU');
   });
 });
 

@@ -6,7 +6,7 @@ import { Redis } from 'ioredis';
 import { spawnCluster, type ClusterChild } from '../child.js';
 import { median, round, sleep, until } from '../measure.js';
 import { pidsByComm, sampleCpu, saturation, type CpuShares } from '../procstat.js';
-import { speedups } from '../stats.js';
+import { speedups, stopsScalingAt } from '../stats.js';
 import { lineChartSvg } from '../svg.js';
 import { doneSoFar, enqueueClient, fill, waitDone } from './clusters.js';
 import { dropSchema } from './postgres.js';
@@ -39,6 +39,7 @@ interface ScaleRun {
   cpu: CpuShares;
   saturated: string;
   detail: string;
+  otherProcessesCores: number | null;
 }
 
 /**
@@ -93,7 +94,21 @@ export async function runScaleTarget(options: ScaleOptions, log: (line: string) 
     const processes = [at(1, 1), at(2, 1), at(4, 1)];
     series.push({ name: `${broker}: worker threads`, values: threads });
     series.push({ name: `${broker}: cluster processes`, values: processes });
-    summary[broker] = { points, speedupThreads: speedups(threads), speedupProcesses: speedups(processes) };
+    const top = points.at(-1);
+    summary[broker] = {
+      points,
+      speedupThreads: speedups(threads),
+      speedupProcesses: speedups(processes),
+      // the unit count after which one more step (×2) gained < 10 %; null = it kept scaling
+      threadsStopScalingAt: stopsScalingAt([1, 2], threads.slice(0, 2)),
+      processesStopScalingAt: stopsScalingAt([1, 2, 4], processes),
+      boundAtTop: top ? { saturated: top.saturated, detail: top.detail } : null,
+    };
+    log(
+      `${broker}: threads ${threads.slice(0, 2).join(' → ')}, processes ${processes.join(' → ')} tasks/s; ` +
+        `stops scaling at ${stopsScalingAt([1, 2, 4], processes) ?? 'no point measured'} process(es); ` +
+        `bound at 4 processes: ${top?.saturated ?? '?'}`,
+    );
   }
   const svg = lineChartSvg({
     title: `taskq scale: no-op tasks/s (${options.tasks.toLocaleString('en-US')} tasks per point, ${cores} cores)`,
@@ -173,7 +188,7 @@ async function scaleRun(
     children.length = 0;
     const first = Math.min(...results.map((r) => r.firstStart ?? Number.POSITIVE_INFINITY));
     const last = Math.max(...results.map((r) => r.lastDone));
-    const bound = saturation(cpu, cores, ['redis', 'cluster main thread']);
+    const bound = saturation(cpu, cores, ['redis', 'cluster main thread'], ['redis', 'postgres', 'cluster processes']);
     return { throughput: round(options.tasks / ((last - first) / 1000)), cpu, ...bound };
   } finally {
     await Promise.allSettled(children.map((c) => c.stop()));
