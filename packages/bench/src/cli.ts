@@ -35,7 +35,7 @@ const TUNING: Record<string, typeof DEFAULT_TUNING> = {
   mongo: { workers: 1, bulk: 250, queueLimit: 500 },
 };
 
-const USAGE = `usage: npm run bench -- --broker <${Object.keys(TARGETS).join('|')}> [--json] [--tasks N] [--rounds N]
+const USAGE = `usage: npm run bench -- --broker <${Object.keys(TARGETS).join('|')}>[,…] [--json] [--tasks N] [--rounds N]
        [--paced RATE] [--paced-seconds S] [--concurrency TOTAL] [--workers N] [--bulk N] [--queue-limit N] [--url redis://… | redis+cluster://h1:p1,…]
        [--pgboss-loops N] [--pgboss-batch N] [--no-others]
        npm run bench -- --cpu [--fib N] [--tasks N] [--rounds N] [--workers N]
@@ -140,9 +140,16 @@ async function main(): Promise<void> {
               ? 'idle'
               : null;
   // the broker whose tuning applies: the scenarios run on Redis (and PostgreSQL) with the Redis settings
-  const tuningKey = scenario ? 'redis' : values.broker;
-  const target = scenario ? null : TARGETS[values.broker];
-  if (!scenario && !target) throw new Error(`unknown --broker "${values.broker}"\n${USAGE}`);
+  // `--broker redis,postgres` runs several targets one after another and prints one summary with each
+  const brokerNames = values.broker.split(',');
+  const targets = scenario
+    ? []
+    : brokerNames.map((name) => {
+        const load = TARGETS[name];
+        if (!load) throw new Error(`unknown --broker "${name}"\n${USAGE}`);
+        return [name, load] as const;
+      });
+  const tuningKey = scenario ? 'redis' : brokerNames[0]!;
   const paced = scenario ? 0 : Number(values.paced);
   const tuning = TUNING[tuningKey] ?? DEFAULT_TUNING;
   const defaults = SCENARIO_DEFAULTS[scenario ?? 'broker']!;
@@ -164,6 +171,9 @@ async function main(): Promise<void> {
     if (b !== 'redis' && b !== 'postgres') throw new Error(`--brokers takes redis and/or postgres, got "${b}"`);
     return b as 'redis' | 'postgres';
   });
+  // how busy the machine was before the run (other processes): a quiet machine shows ~0
+  const machine = await machineBefore();
+  log(`machine: ${machine.cores} cores, ${machine.busyCoresBefore ?? '?'} busy in the second before the run`);
   let summary: BenchSummary;
   if (scenario === 'cpu') {
     const { runCpuTarget } = await import('./targets/cpu.js');
@@ -206,11 +216,18 @@ async function main(): Promise<void> {
       { ...options, idleSeconds: positiveInt(values['idle-seconds'], 'idle-seconds') },
       log,
     );
+  } else if (targets.length === 1) {
+    summary = await (await targets[0]![1]())(options, log);
   } else {
-    summary = await (await target!())(options, log);
+    const each: Record<string, BenchSummary> = {};
+    for (const [name, load] of targets) {
+      log(`-- ${name}`);
+      each[name] = await (await load())(options, log);
+    }
+    summary = { target: brokerNames.join(','), mode: paced > 0 ? 'paced' : 'throughput', ...each };
   }
   // The machine-readable result is always the last line.
-  console.log(JSON.stringify(summary));
+  console.log(JSON.stringify({ ...summary, machine: { ...machine, finishedAt: new Date().toISOString() } }));
 }
 
 /** Per-scenario defaults of the common flags (a flag on the command line wins). */
@@ -231,6 +248,20 @@ async function runOneRound(system: string, config: string): Promise<RoundResult 
   if (system === 'pgboss') return (await import('./systems/pgboss.js')).runPgBossRound(parsed);
   if (system === 'bullmq-idle') return (await import('./systems/bullmq.js')).runBullmqIdle(parsed);
   throw new Error(`unknown round system ${system}`);
+}
+
+/** Cores and how many of them were busy over one second, from /proc/stat. */
+async function machineBefore(): Promise<{ cores: number; busyCoresBefore: number | null; startedAt: string }> {
+  const { machineTicks } = await import('./procstat.js');
+  const { availableParallelism } = await import('node:os');
+  const cores = availableParallelism();
+  const startedAt = new Date().toISOString();
+  const a = machineTicks();
+  await new Promise((resolve) => setTimeout(resolve, 1000));
+  const b = machineTicks();
+  const busyCoresBefore =
+    a && b && b.total > a.total ? Math.round(((b.busy - a.busy) / (b.total - a.total)) * cores * 100) / 100 : null;
+  return { cores, busyCoresBefore, startedAt };
 }
 
 function positiveInt(value: string, name: string): number {
