@@ -2,11 +2,14 @@ import { sql } from 'kysely';
 import { writeTransaction, type SqlConnection } from './connection.js';
 import { noteInserted } from './pg-analyze.js';
 import type { StatementRunner } from './transaction.js';
+import type { KeyedLimit } from '@taskq/core';
 
 export interface NewMessage {
   payload: string;
   priority: number;
   runAt: number;
+  /** PostgreSQL only (capability keyedLimits): its key's limits, recorded as the key's latest. */
+  limit?: KeyedLimit;
 }
 
 export interface ClaimedMessage {
@@ -50,17 +53,31 @@ async function insertChunk(
     // LISTENing clusters (delivered on commit: inside the app's transaction, on ITS commit, never on a
     // rollback). Payloads travel as base64 text, decoded to bytea.
     const payloads = messages.map((m) => Buffer.from(m.payload).toString('base64'));
+    // Keyed limits: each key's latest limits (one row per key: ON CONFLICT may not touch a row twice).
+    const limits = new Map(messages.flatMap((m) => (m.limit ? [[m.limit.key, m.limit] as const] : [])));
+    const conf = [...limits.values()];
     const { rows } = await runner.executeQuery(
       sql<{ id: string }>`
-      with ins as (
-        insert into ${tables.ref('queue')} (queue, payload, priority, run_at, deliveries, created_at)
-        select ${queue}, decode(u.p, 'base64'), u.pr, u.r, 0, ${now}
+      with conf as (
+        insert into ${tables.ref('limits')} (queue, key, concurrency, rate_max, rate_per_ms, turn)
+        select ${queue}, u.k, u.c, u.m, u.p, 0
+        from unnest(${conf.map((l) => l.key)}::text[], ${conf.map((l) => l.concurrency ?? null)}::int[],
+                    ${conf.map((l) => l.rate?.max ?? null)}::int[], ${conf.map((l) => l.rate?.perMs ?? null)}::bigint[])
+             as u(k, c, m, p)
+        on conflict (queue, key) do update
+          set concurrency = excluded.concurrency, rate_max = excluded.rate_max, rate_per_ms = excluded.rate_per_ms
+        returning 1
+      ), ins as (
+        insert into ${tables.ref('queue')} (queue, payload, priority, run_at, deliveries, created_at, limit_key)
+        select ${queue}, decode(u.p, 'base64'), u.pr, u.r, 0, ${now}, u.k
         from unnest(${payloads}::text[], ${messages.map((m) => m.priority)}::int[],
-                    ${messages.map((m) => m.runAt)}::bigint[]) with ordinality as u(p, pr, r, n)
+                    ${messages.map((m) => m.runAt)}::bigint[], ${messages.map((m) => m.limit?.key ?? null)}::text[])
+             with ordinality as u(p, pr, r, k, n)
         order by u.n
         returning id
       )
-      select ins.id from ins, (select pg_notify(${tables.channel}, ${queue})) as notified`.compile(db),
+      select ins.id from ins, (select pg_notify(${tables.channel}, ${queue})) as notified,
+        (select count(*) from conf) as limits_recorded`.compile(db),
     );
     // ids are drawn in insert order, so ascending ids line up with the input
     return rows.map((row) => Number(row.id)).sort((a, b) => a - b);
@@ -107,7 +124,7 @@ export async function claimMessages(
       with relaxed as (select set_config('synchronous_commit', 'off', true)),
       next as (
         select id from ${tables.ref('queue')}, relaxed
-        where queue = ${queue} and run_at <= ${now}
+        where queue = ${queue} and run_at <= ${now} and limit_key is null
         order by priority desc, run_at, id
         limit ${max}
         for update skip locked
@@ -171,12 +188,16 @@ export async function claimMessages(
 
 /** Milliseconds until the next message of the queue becomes deliverable (a delay or a lease ending); Infinity when empty. */
 export async function msUntilNextDue(connection: SqlConnection, queue: string): Promise<number> {
-  const { q, tables } = connection;
-  const row = await q
+  const { q, tables, dialect } = connection;
+  const now = Date.now();
+  let query = q
     .selectFrom(tables.name('queue'))
     .select((eb) => eb.fn.min('run_at').as('next'))
-    .where('queue', '=', queue)
-    .executeTakeFirst();
+    .where('queue', '=', queue);
+  // A waiting message of a limited key is due when its key allows it, which the limited claim reports (a rate)
+  // or an acknowledgement announces (a concurrency slot): only its future times (a delay, a lease) count here.
+  if (dialect === 'postgres') query = query.where((eb) => eb.or([eb('limit_key', 'is', null), eb('run_at', '>', now)]));
+  const row = await query.executeTakeFirst();
   if (row?.next === null || row?.next === undefined) return Number.POSITIVE_INFINITY;
   return Math.max(0, Number(row.next) - Date.now());
 }
@@ -195,10 +216,17 @@ export function payloadText(value: string | Buffer): string {
 export async function deleteMessages(connection: SqlConnection, queue: string, ids: readonly number[]): Promise<void> {
   const { q, db, tables, dialect } = connection;
   if (dialect === 'postgres') {
+    // A limited message acknowledged frees a slot of its key: wake the clusters waiting on it.
     await sql`
-      with relaxed as (select set_config('synchronous_commit', 'off', true))
-      delete from ${tables.ref('queue')} using relaxed
-      where queue = ${queue} and id = any(${ids}::bigint[])`.execute(db);
+      with relaxed as (select set_config('synchronous_commit', 'off', true)),
+      deleted as (
+        delete from ${tables.ref('queue')} using relaxed
+        where queue = ${queue} and id = any(${ids}::bigint[])
+        returning limit_key
+      )
+      select pg_notify(${tables.channel}, ${queue}) from (select 1 from deleted where limit_key is not null limit 1) as freed`.execute(
+      db,
+    );
     return;
   }
   await q.deleteFrom(tables.name('queue')).where('queue', '=', queue).where('id', 'in', ids).execute();

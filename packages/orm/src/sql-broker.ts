@@ -22,6 +22,7 @@ import {
   type SqlConnectionSource,
 } from './connection.js';
 import { unavailable } from './errors.js';
+import { claimLimited, hasLimits } from './limit-ops.js';
 import { ensureMigrated } from './migrator.js';
 import { PgEventChannel } from './pg-events.js';
 import {
@@ -89,7 +90,13 @@ export class SqlBroker extends BaseBroker implements TaskEventChannel {
     super(options);
     this.connection = connect(options.connection, options);
     this.#events = PgEventChannel.supported(this.connection) ? new PgEventChannel(this.connection) : null;
-    this.capabilities = this.#events ? { ...SQL_BROKER_CAPABILITIES, events: true } : SQL_BROKER_CAPABILITIES;
+    // Keyed limits need FOR UPDATE SKIP LOCKED on the key rows and LATERAL picks: PostgreSQL only for now.
+    const postgres = this.connection.dialect === 'postgres';
+    this.capabilities = {
+      ...SQL_BROKER_CAPABILITIES,
+      ...(this.#events ? { events: true } : {}),
+      ...(postgres ? { keyedLimits: true } : {}),
+    };
     this.#wakeKey = `${this.connection.tables.key}|${this.queue}`;
     this.#migrate = options.migrate ?? true;
     this.#pollMinMs = options.pollMinMs ?? 100;
@@ -151,6 +158,7 @@ export class SqlBroker extends BaseBroker implements TaskEventChannel {
       payload: item.payload,
       priority: Math.trunc(item.options?.priority ?? 0),
       runAt: now + Math.max(0, Math.round(item.options?.delayMs ?? 0)),
+      ...(item.options?.limit === undefined ? {} : { limit: item.options.limit }),
     }));
     if (transaction === undefined) {
       const ids = await this.#run('enqueuing', () => insertMessages(this.connection, this.queue, messages));
@@ -189,6 +197,20 @@ export class SqlBroker extends BaseBroker implements TaskEventChannel {
     }
   }
 
+  /** When a limited key held back by its rate frees a slot (ms), from the last limited claim; null when none. */
+  #rateWaitMs: number | null = null;
+
+  /** Plain messages first; then, on PostgreSQL, messages of limited keys (keys take turns; see limit-ops.ts). */
+  async #claim(max: number) {
+    const plain = await claimMessages(this.connection, this.queue, max, this.retrySeconds);
+    this.#rateWaitMs = null;
+    if (plain.length >= max || this.capabilities.keyedLimits !== true) return plain;
+    if (!(await hasLimits(this.connection, this.queue))) return plain;
+    const limited = await claimLimited(this.connection, this.queue, max - plain.length, this.retrySeconds);
+    this.#rateWaitMs = limited.rateWaitMs;
+    return [...plain, ...limited.messages];
+  }
+
   async #dequeue(max: number, waitMs: number, signal?: AbortSignal): Promise<Delivery[]> {
     const deadline = Date.now() + waitMs;
     const listener = this.connection.entry.listener(this.connection.tables);
@@ -197,9 +219,7 @@ export class SqlBroker extends BaseBroker implements TaskEventChannel {
       const wakeup = new Wakeup();
       const unsubscribe = this.#subscribe(wakeup, signal);
       try {
-        const claimed = await this.#run('dequeuing', () =>
-          claimMessages(this.connection, this.queue, max, this.retrySeconds),
-        );
+        const claimed = await this.#run('dequeuing', () => this.#claim(max));
         if (claimed.length > 0) {
           this.#interval = this.#pollMinMs;
           return claimed.map((m) => ({
@@ -210,7 +230,10 @@ export class SqlBroker extends BaseBroker implements TaskEventChannel {
         }
         const remaining = deadline - Date.now();
         if (remaining <= 0 || this.closed || signal?.aborted) return [];
-        const nextDue = await this.#run('dequeuing', () => msUntilNextDue(this.connection, this.queue));
+        const nextDue = Math.min(
+          await this.#run('dequeuing', () => msUntilNextDue(this.connection, this.queue)),
+          this.#rateWaitMs ?? Number.POSITIVE_INFINITY,
+        );
         // with LISTEN working, polling is only a safety net for lost notifications
         const poll = listener?.listening
           ? Math.max(5000, this.#pollMaxMs)

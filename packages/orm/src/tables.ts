@@ -18,6 +18,25 @@ export interface QueueRow {
   locked_until: number | null;
   deliveries: number;
   created_at: number;
+  /** Its keyed limit's key (capability keyedLimits, PostgreSQL), NULL for a message without one. */
+  limit_key: string | null;
+}
+
+/** A keyed limit of a queue: the values of its latest enqueue, and its turn (lowest is served next). */
+export interface LimitRow {
+  queue: string;
+  key: string;
+  concurrency: number | null;
+  rate_max: number | null;
+  rate_per_ms: number | null;
+  turn: number;
+}
+
+/** One delivery of a rate-limited key: the sliding-window log (rows older than the window are deleted). */
+export interface LimitStartRow {
+  queue: string;
+  key: string;
+  at: number;
 }
 
 export interface TaskRow {
@@ -102,6 +121,8 @@ export interface Database {
   control: ControlRow;
   control_sets: ControlSetRow;
   control_members: ControlMemberRow;
+  limits: LimitRow;
+  limit_starts: LimitStartRow;
   migrations: MigrationRow;
 }
 

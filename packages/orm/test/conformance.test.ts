@@ -37,9 +37,11 @@ for (const database of databases) {
   describe.skipIf(!database.enabled)(database.name, () => {
     runBrokerSuite({
       name: `SqlBroker on ${database.name}`,
-      // PostgreSQL adds finished-task events (LISTEN/NOTIFY); SQLite and MariaDB have none.
+      // PostgreSQL adds finished-task events (LISTEN/NOTIFY) and keyed limits; SQLite and MariaDB have neither.
       capabilities:
-        database.name === 'postgres' ? { ...SQL_BROKER_CAPABILITIES, events: true } : SQL_BROKER_CAPABILITIES,
+        database.name === 'postgres'
+          ? { ...SQL_BROKER_CAPABILITIES, events: true, keyedLimits: true }
+          : SQL_BROKER_CAPABILITIES,
       create: (options) => SqlBroker.open({ connection: database.url('broker_'), ...options }),
       transaction: transactionFactory(database),
     });
