@@ -1,8 +1,9 @@
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { Cluster } from 'ioredis';
 import { makeRecord, runBrokerSuite, runResultStoreSuite, runScheduleStoreSuite, uniqueName } from '@taskq/conformance';
-import { createBroker, createStore } from '@taskq/core';
+import { ErrorCodes, createBroker, createStore } from '@taskq/core';
 import { RedisBroker, RedisStore, isCluster, parseRedisUrl, redisBrokerCapabilities } from '../src/index.js';
+import { guard } from '../src/errors.js';
 import { RedisClusterServer } from './support/redis-cluster.js';
 
 // The conformance suites against a real Redis Cluster (3 masters, 3 replicas) that this file starts on spare
@@ -148,5 +149,37 @@ describe('wait: WAIT for replicas after writes that matter', () => {
     expect(
       () => new RedisBroker({ url: cluster.url(prefix), queue, retrySeconds: 1, wait: { replicas: 0, timeoutMs: 1 } }),
     ).toThrow(expect.objectContaining({ code: 'TASKQ_CONFIG_INVALID' }));
+  });
+});
+
+describe('cluster replies that mean "not now"', () => {
+  const reply = (message: string) => Object.assign(new Error(message), { name: 'ReplyError' });
+
+  it('CLUSTERDOWN, TRYAGAIN, READONLY, … are outages (typed, retried by the cluster); other replies pass through', async () => {
+    for (const message of [
+      'CLUSTERDOWN The cluster is down',
+      'TRYAGAIN Multiple keys request during rehashing of slot',
+      "READONLY You can't write against a read only replica.",
+      'MASTERDOWN Link with MASTER is down',
+      'LOADING Redis is loading the dataset in memory',
+    ]) {
+      await expect(
+        guard(
+          ErrorCodes.STORE_UNAVAILABLE,
+          'store',
+          () => false,
+          () => Promise.reject(reply(message)),
+        ),
+      ).rejects.toMatchObject({ code: 'TASKQ_STORE_UNAVAILABLE' });
+    }
+    const bug = reply('ERR wrong number of arguments');
+    await expect(
+      guard(
+        ErrorCodes.BROKER_UNAVAILABLE,
+        'broker',
+        () => false,
+        () => Promise.reject(bug),
+      ),
+    ).rejects.toBe(bug);
   });
 });
