@@ -1,7 +1,8 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { rmSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { existsSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { spawnCluster } from '../child.js';
 import { hrnow, median, percentile, round } from '../measure.js';
 import { enqueueClient, waitDone } from './clusters.js';
@@ -28,7 +29,11 @@ interface Shape {
 
 /** Default harness folder: `../shared/bench/djangoq` beside the repository (TASKQ_BENCH_DJANGOQ_DIR overrides). */
 export function defaultHarness(): string {
-  return process.env.TASKQ_BENCH_DJANGOQ_DIR ?? resolve(process.cwd(), '..', 'shared', 'bench', 'djangoq');
+  // dist/targets/ → the repository root is four levels up; the harness sits beside the repository
+  return (
+    process.env.TASKQ_BENCH_DJANGOQ_DIR ??
+    fileURLToPath(new URL('../../../../../shared/bench/djangoq', import.meta.url))
+  );
 }
 
 /**
@@ -55,6 +60,13 @@ export async function runDjangoqTarget(options: DjangoqOptions, log: (line: stri
     workers: options.workers,
     harness: options.harness,
   };
+  if (!existsSync(join(options.harness, 'bench.py'))) {
+    return {
+      ...base,
+      djangoq: { error: `the Django Q harness is not at ${options.harness} (no bench.py); pass --djangoq-dir DIR` },
+      ratio: null,
+    };
+  }
   const check = spawnSync(PYTHON, ['-c', 'import django, django_q, redis; print(django_q.VERSION)'], {
     encoding: 'utf8',
   });
