@@ -4,6 +4,7 @@ import { median, round, type RoundResult } from '../measure.js';
 import { rotate } from './postgres.js';
 import { aggregate, deleteKeys } from './redis.js';
 import type { BenchOptions, BenchSummary } from './types.js';
+import { fibonacci } from '../tasks.js';
 
 type System = 'taskq' | 'bullmq' | 'bullmq-sandboxed';
 
@@ -23,6 +24,10 @@ export async function runCpuTarget(
   const host = url.hostname;
   const port = Number(url.port || 6379);
   const parallel = options.workers;
+  const fibMs = timeFib(options.fibN);
+  log(
+    `fib(${options.fibN}) takes ${fibMs} ms on one core here: ${parallel} cores at most ~${round((parallel * 1000) / fibMs)} tasks/s`,
+  );
   const results: Record<System, RoundResult[]> = { taskq: [], bullmq: [], 'bullmq-sandboxed': [] };
   const systems: System[] = ['taskq', 'bullmq', 'bullmq-sandboxed'];
   for (let i = 0; i < options.rounds; i++) {
@@ -71,6 +76,8 @@ export async function runCpuTarget(
     tasks: options.tasks,
     rounds: options.rounds,
     parallelism: parallel,
+    fibMsOneCore: fibMs,
+    ceilingTasksPerSecond: round((parallel * 1000) / fibMs),
     taskq: { ...aggregate(results.taskq), workers: parallel, concurrencyPerThread: 1 },
     bullmq: { ...aggregate(results.bullmq), concurrency: parallel, note: 'one process, processor on its event loop' },
     bullmqSandboxed: { ...aggregate(results['bullmq-sandboxed']), concurrency: parallel, useWorkerThreads: true },
@@ -79,4 +86,16 @@ export async function runCpuTarget(
     ratioVsSandboxed: round(median(vsSandboxed), 2),
     ratiosVsSandboxed: vsSandboxed,
   };
+}
+
+/** Median time of one fib(n) in this process (after a warm-up): what a task costs a core. */
+function timeFib(n: number): number {
+  for (let i = 0; i < 5; i++) fibonacci(n);
+  const samples: number[] = [];
+  for (let i = 0; i < 21; i++) {
+    const t = performance.now();
+    fibonacci(n);
+    samples.push(performance.now() - t);
+  }
+  return round(median(samples), 2);
 }
