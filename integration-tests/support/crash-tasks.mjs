@@ -48,3 +48,19 @@ export async function collectCounted(results, countsKey) {
   await counted('callback', countsKey);
   return results;
 }
+
+// Keyed limits (keyed-limits.test.ts): each task records its key, start and stop times in a Redis list.
+let spans;
+
+/** Takes `ms`, then pushes {key, delivered, start, stop, pid} to the Redis list `listKey`. */
+export async function span(key, ms, listKey) {
+  const start = Date.now();
+  const delivered = currentTask().deliveredAt;
+  await new Promise((resolve) => setTimeout(resolve, ms));
+  const stop = Date.now();
+  if (!spans) {
+    const { Redis } = await import('ioredis');
+    spans = new Redis(process.env.TASKQ_MATRIX_REDIS ?? 'redis://127.0.0.1:6379');
+  }
+  await spans.rpush(listKey, JSON.stringify({ key, delivered, start, stop, pid: process.pid }));
+}

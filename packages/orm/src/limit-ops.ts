@@ -43,6 +43,17 @@ export async function claimLimited(
   const now = Date.now();
   const lease = now + Math.round(retrySeconds * 1000);
   return db.transaction().execute(async (trx) => {
+    // Lock first, count after, in two statements: under READ COMMITTED each statement reads a snapshot taken
+    // when it starts, so counts read in the locking statement itself could miss the leases of a claimer that
+    // held a key's lock and committed while this statement waited — and let both serve the key past its limit.
+    const { rows: locked } = await sql<{ key: string }>`
+      select l.key from ${tables.ref('limits')} l
+      where l.queue = ${queue} and exists (
+        select 1 from ${tables.ref('queue')} w where w.queue = ${queue} and w.limit_key = l.key and w.run_at <= ${now})
+      order by l.turn, l.key
+      limit ${KEYS_PER_CLAIM}
+      for update of l skip locked`.execute(trx);
+    if (locked.length === 0) return { messages: [], rateWaitMs: null };
     const { rows: keys } = await sql<KeyRow>`
       select l.key, l.concurrency, l.rate_max, l.rate_per_ms,
         (select count(*) from ${tables.ref('queue')} r
@@ -52,11 +63,9 @@ export async function claimLimited(
         (select min(s.at) from ${tables.ref('limit_starts')} s
           where l.rate_max is not null and s.queue = ${queue} and s.key = l.key and s.at > ${now} - l.rate_per_ms) as oldest
       from ${tables.ref('limits')} l
-      where l.queue = ${queue} and exists (
-        select 1 from ${tables.ref('queue')} w where w.queue = ${queue} and w.limit_key = l.key and w.run_at <= ${now})
-      order by l.turn, l.key
-      limit ${KEYS_PER_CLAIM}
-      for update of l skip locked`.execute(trx);
+      join unnest(${locked.map((row) => row.key)}::text[]) with ordinality as u(k, n) on l.key = u.k
+      where l.queue = ${queue}
+      order by u.n`.execute(trx);
     if (keys.length === 0) return { messages: [], rateWaitMs: null };
 
     let rateWaitMs: number | null = null;

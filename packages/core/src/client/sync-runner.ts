@@ -69,6 +69,7 @@ export class SyncRunner {
         func: message.func,
         group: message.group ?? null,
         attempt: message.attempt ?? 1,
+        deliveredAt: startedAt,
         signal: controller.signal,
         progress: (value: unknown) => meta.setProgress(checkProgress(value)),
         log: (level: unknown, text: unknown, fields?: unknown) => meta.addLog(makeLogEntry(level, text, fields)),

@@ -15,6 +15,8 @@ export interface ExecuteJob {
   timeoutMs: number | null;
   /** When the task was enqueued (ms): cancel marks apply to tasks enqueued before them. */
   enqueuedAt: number;
+  /** When this cluster received the delivery from the broker (ms). */
+  deliveredAt: number;
   /** Present only when the task message carries a trace context: the thread starts a span as its child. */
   trace?: { carrier: Record<string, string>; queue: string };
 }

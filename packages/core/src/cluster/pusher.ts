@@ -127,7 +127,7 @@ export class Pusher {
         await sleep(backoffMs, signal);
         continue;
       }
-      if (deliveries.length > 0) await this.#acceptBatch(deliveries);
+      if (deliveries.length > 0) await this.#acceptBatch(deliveries, Date.now());
     }
   }
 
@@ -143,7 +143,7 @@ export class Pusher {
    * acknowledgement); packages whose task already has a final record are replays and are acknowledged without
    * running (one store lookup for the whole batch); the rest go to the pool.
    */
-  async #acceptBatch(deliveries: readonly Delivery[]): Promise<void> {
+  async #acceptBatch(deliveries: readonly Delivery[], deliveredAt: number): Promise<void> {
     const { codec } = this.runtime;
     const accepted: { delivery: Delivery; message: TaskMessage }[] = [];
     const rejected: Rejection[] = [];
@@ -167,7 +167,7 @@ export class Pusher {
       if (state !== undefined && isFinalState(this.runtime.config, message, state, true)) replays.push(item);
       else {
         const stop = this.#stopReason(message);
-        if (stop === null) this.#execute(delivery, message);
+        if (stop === null) this.#execute(delivery, message, deliveredAt);
         else this.#stop(delivery, message, stop);
       }
     }
@@ -207,7 +207,7 @@ export class Pusher {
     this.monitor.push({ message, receipt: delivery.receipt, outcome: stoppedOutcome(reason, message.expiresAt) });
   }
 
-  #execute(delivery: Delivery, message: TaskMessage): void {
+  #execute(delivery: Delivery, message: TaskMessage, deliveredAt: number): void {
     this.leases.hold(delivery.receipt);
     // A `'queued'` dedup key holds only until the task starts: free it now (the finisher frees it too, if this fails).
     if (message.dedup?.mode === 'queued') this.#releaseDedup(message);
@@ -224,6 +224,7 @@ export class Pusher {
       attempt: Math.max(message.attempt ?? 1, delivery.deliveries ?? 1),
       timeoutMs: timeout === null ? null : timeout * 1000,
       enqueuedAt: message.enqueuedAt,
+      deliveredAt,
     };
     if (message.trace !== undefined) job.trace = { carrier: message.trace, queue: message.cluster ?? config.cluster };
     events.emit('preExecute', message);

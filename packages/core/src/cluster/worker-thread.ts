@@ -123,6 +123,7 @@ async function execute(job: ExecuteJob): Promise<WorkerOutcome> {
       func: job.func,
       group: job.group,
       attempt: job.attempt,
+      deliveredAt: job.deliveredAt,
       signal: controller.signal,
       progress: (value: unknown) => {
         const checked = checkProgress(value);

@@ -14,6 +14,8 @@ export interface TaskContext {
   group: string | null;
   /** 1 for the first execution. */
   attempt: number;
+  /** When the cluster received this task from the broker (ms since the epoch): the start of its execution is later. */
+  deliveredAt: number;
   /** Aborts at the task's timeout, when it is cancelled (`q.cancel`), and at a hard stop; `signal.reason` says which. */
   signal: AbortSignal;
   /**
