@@ -75,9 +75,9 @@ export const BROKERS: BrokerHarness[] = [
       'a Redis Cluster started by the test (6 redis-server --cluster-enabled yes, 3 masters + 3 replicas, no persistence); results in it too',
     async start() {
       const cluster = await RedisClusterServer.start();
-      // redis://seed?cluster=1 is the spelling core's URL table resolves today (redis+cluster:// needs core to list
-      // the scheme); ioredis discovers the other nodes from the seed.
-      const url = `redis://127.0.0.1:${cluster.nodes[0]!.port}?cluster=1&prefix=${unique('q')}`;
+      // Every node as a seed, in the URL form users write.
+      const seeds = cluster.nodes.map((node) => `127.0.0.1:${node.port}`).join(',');
+      const url = `redis+cluster://${seeds}?prefix=${unique('q')}`;
       return { brokerUrl: url, storeUrl: url, stop: () => cluster.stop() };
     },
   },

@@ -13,6 +13,8 @@ import type { ResultStore, StoreFactory, StoreFactoryOptions } from './store/res
 const PACKAGES: Record<string, string> = {
   redis: '@taskq/redis',
   rediss: '@taskq/redis',
+  'redis+cluster': '@taskq/redis',
+  'rediss+cluster': '@taskq/redis',
   sqs: '@taskq/sqs',
   mongodb: '@taskq/mongo',
   'mongodb+srv': '@taskq/mongo',
