@@ -36,10 +36,6 @@ export async function reports(lines, holdMs = 0) {
     });
   }
   task.progress(1);
-  // Core bug (reported): progress()/log() messages and the result travel on different worker ports, so a task that
-  // returns right after its last report can have its record saved before those reports arrive (meta incomplete).
-  // Give them a moment until @taskq/core orders them; the dashboard tests are about showing what was saved.
-  await new Promise((resolve) => setTimeout(resolve, 50));
   return 'done';
 }
 
