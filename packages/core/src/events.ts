@@ -71,7 +71,7 @@ export interface TaskEventChannel {
 
 /** The event a saved record stands for. */
 export function finishedEventOf(record: TaskRecord, final: boolean): TaskFinishedEvent {
-  return {
+  const event: TaskFinishedEvent = {
     id: record.id,
     name: record.name,
     func: record.func,
@@ -80,9 +80,10 @@ export function finishedEventOf(record: TaskRecord, final: boolean): TaskFinishe
     success: record.success,
     attempt: record.attemptCount,
     final,
-    ...(record.error?.code === undefined ? {} : { code: record.error.code }),
-    ...(record.meta?.progress === undefined ? {} : { progress: record.meta.progress }),
   };
+  if (record.error?.code !== undefined) event.code = record.error.code;
+  if (record.meta?.progress !== undefined) event.progress = record.meta.progress;
+  return event;
 }
 
 /** What an adapter adds to its capabilities to declare {@link TaskEventChannel}. */

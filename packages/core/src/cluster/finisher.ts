@@ -73,7 +73,9 @@ export class TaskFinisher {
       const trace = item.outcome.trace ?? item.message.trace;
       if (final && !stopped && item.message.chain?.length) followUps.push(this.#advanceChain(item.message, trace));
       if (final && item.message.iter) followUps.push(this.#collateIter(item.message));
-      if (final) followUps.push(...this.jobControlFollowUps(item.message));
+      if (final && (item.message.dedup !== undefined || item.message.fanIn !== undefined)) {
+        followUps.push(...this.jobControlFollowUps(item.message));
+      }
       if (item.message.hook) followUps.push(this.#hook(item.message.hook, record, trace));
       if (!record.success) this.#failed(item, record, final, resentAfterMs);
       finished.push(finishedEventOf(record, final || item.receipt === undefined));
@@ -130,7 +132,7 @@ export class TaskFinisher {
 
   toRecord(item: FinishedTask): TaskRecord {
     const { message, outcome } = item;
-    return {
+    const record: TaskRecord = {
       id: message.id,
       name: message.name,
       func: message.func,
@@ -145,8 +147,10 @@ export class TaskFinisher {
       startedAt: new Date(outcome.startedAt),
       stoppedAt: new Date(outcome.stoppedAt),
       attemptCount: message.attempt ?? 1,
-      ...metaOf(item),
     };
+    // Only tasks that reported progress or logs, or were redriven, carry meta (no work for the others).
+    if (item.meta !== undefined || message.redrivenFrom !== undefined) record.meta = metaOf(item);
+    return record;
   }
 
   /**
@@ -321,10 +325,9 @@ export class TaskFinisher {
 }
 
 /** The record's `meta`: progress and logs the task reported, and the dead letter it was redriven from. */
-function metaOf(item: FinishedTask): { meta?: TaskMeta } {
+function metaOf(item: FinishedTask): TaskMeta {
   const redrivenFrom = item.message.redrivenFrom;
-  if (item.meta === undefined && redrivenFrom === undefined) return {};
-  return { meta: { ...item.meta, ...(redrivenFrom === undefined ? {} : { redrivenFrom }) } };
+  return { ...item.meta, ...(redrivenFrom === undefined ? {} : { redrivenFrom }) };
 }
 
 /** The group of an iter's sub-tasks; stores never prune it (see ResultStore.prune). */

@@ -189,9 +189,15 @@ export class Pusher {
   #stopReason(message: TaskMessage): StopReason | null {
     if (message.expiresAt !== undefined && Date.now() > message.expiresAt) return 'expired';
     const { view } = this.control;
-    const task = { id: message.id, name: message.name, group: message.group, enqueuedAt: message.enqueuedAt };
-    if (view.hasCancels && view.isCancelled(task)) return 'cancelled';
-    return null;
+    if (!view.hasCancels) return null;
+    return view.isCancelled({
+      id: message.id,
+      name: message.name,
+      group: message.group,
+      enqueuedAt: message.enqueuedAt,
+    })
+      ? 'cancelled'
+      : null;
   }
 
   /** Finishes a task that must not run: its record is saved (cancelled/expired), its hook runs, it is acknowledged. */
