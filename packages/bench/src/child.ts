@@ -55,7 +55,8 @@ export function spawnCluster(options: ClusterProcessOptions): ClusterChild {
     onReady = resolve;
     onFail = reject;
   });
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  // 'close', not 'exit': the result line (large with many latencies) may still be in the pipe when the process exits.
+  const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
   child.on('error', (e) => onFail(e));
   void exited.then((code) => onFail(new Error(`cluster process exited with ${code} before it was ready`)));
   createInterface({ input: child.stdout }).on('line', (line) => {
