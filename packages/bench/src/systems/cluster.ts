@@ -43,6 +43,8 @@ export type ClusterMessage =
  */
 export async function runClusterProcess(options: ClusterProcessOptions): Promise<void> {
   const emit = (message: ClusterMessage) => process.stdout.write(`${JSON.stringify(message)}\n`);
+  const emitFlushed = (message: ClusterMessage) =>
+    new Promise<void>((resolve) => process.stdout.write(`${JSON.stringify(message)}\n`, () => resolve()));
   const q = new Taskq({
     name: options.name,
     secretKey: 'bench-secret',
@@ -95,7 +97,8 @@ export async function runClusterProcess(options: ClusterProcessOptions): Promise
   await cluster.stop();
   await q.close();
   clearInterval(rssSampler);
-  emit({
+  // Awaited: the result line is large (every latency), and process.exit() after the run would cut a pipe write short.
+  await emitFlushed({
     type: 'result',
     done,
     firstStart,
