@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { isTaskqError, MemoryStore, type ClusterHandle, type Taskq } from '@taskq/core';
-import { eventually, linesOf, makeClient, tempFile } from './helpers.js';
+import { eventually, linesOf, makeClient, rejection, tempFile } from './helpers.js';
 
 const clients: Taskq[] = [];
 const clusters: ClusterHandle[] = [];
@@ -25,15 +25,6 @@ async function start(q: Taskq): Promise<ClusterHandle> {
 /** A second client on the same memory broker and store (another "process" of the same deployment). */
 function sibling(q: Taskq): Taskq {
   return client({ name: q.config.name });
-}
-
-async function rejection(promise: Promise<unknown>): Promise<{ code?: string; message: string }> {
-  try {
-    await promise;
-  } catch (error) {
-    return error as { code?: string; message: string };
-  }
-  throw new Error('expected a rejection');
 }
 
 describe('idempotent enqueue (dedupKey)', () => {

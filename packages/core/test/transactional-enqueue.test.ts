@@ -1,21 +1,12 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Taskq } from '@taskq/core';
-import { makeClient } from './helpers.js';
+import { makeClient, rejection } from './helpers.js';
 
 let q: Taskq | null = null;
 afterEach(async () => {
   await q?.close();
   q = null;
 });
-
-async function rejection(promise: Promise<unknown>): Promise<{ code?: string; message: string }> {
-  try {
-    await promise;
-  } catch (error) {
-    return error as { code?: string; message: string };
-  }
-  throw new Error('expected a rejection');
-}
 
 describe('enqueue inside a transaction', () => {
   it('a broker without the transactionalEnqueue capability refuses instead of enqueueing outside it', async () => {
