@@ -35,7 +35,7 @@ const RATED = ['rated1', 'rated2', 'rated3', 'rated4'].map((key) => ({
   rate: { max: 50, perMs: 500 },
 }));
 /** A delivery reaches its cluster a little after the broker's claim: how much narrower a window may look here. */
-const DELIVERY_JITTER_MS = 30;
+const DELIVERY_JITTER_MS = 100;
 
 function maxOverlap(spans: Span[]): number {
   const edges = spans.flatMap((s) => [

@@ -99,8 +99,9 @@ export function runKeyedLimitsSuite(options: KeyedLimitsSuiteOptions): void {
           { timeoutMs: 10_000, message: 'all rate-limited messages delivered' },
         );
         expect(got.sort()).toEqual(payloads);
-        // Observed by the consumer after the broker's own check, so a window here can only look wider, not narrower.
-        for (let i = 3; i < times.length; i++) expect(times[i]! - times[i - 3]!).toBeGreaterThanOrEqual(perMs - 50);
+        // Stamped by the consumer once each dequeue returns: a busy event loop can delay a stamp and make a window look
+        // up to ~100 ms narrower than the broker's; a limit that lets 2 × max through shows windows far shorter.
+        for (let i = 3; i < times.length; i++) expect(times[i]! - times[i - 3]!).toBeGreaterThanOrEqual(perMs - 100);
       },
     );
 

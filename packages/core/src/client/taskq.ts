@@ -248,6 +248,14 @@ export class Taskq {
     const { reporters, owned } = await loadErrorReporters(this.config.errorReporters);
     const runtime = await createRuntime(this.config, this.events);
     try {
+      // Configured limits on a broker that cannot enforce them: refuse now rather than fail every enqueue later.
+      if (Object.keys(this.config.limits).length > 0 && runtime.broker.capabilities.keyedLimits !== true) {
+        throw new TaskqError(
+          ErrorCodes.UNSUPPORTED,
+          `The \`limits\` option needs a broker that enforces keyed limits (capability \`keyedLimits\`: memory, Redis, ` +
+            `PostgreSQL); the broker for queue "${runtime.broker.queue}" does not. Remove \`limits\` or change \`broker\`.`,
+        );
+      }
       // Sync mode runs tasks inline: it needs the store, not the broker.
       await Promise.all([this.config.sync ? null : runtime.broker.ping(), runtime.store.ping()]);
     } catch (error) {
