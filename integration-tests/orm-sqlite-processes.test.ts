@@ -24,7 +24,12 @@ afterAll(async () => {
 describe('SQL broker on one SQLite file across processes', () => {
   it(`two cluster processes run ${TOTAL} tasks enqueued by a third, each exactly once saved`, async () => {
     const processes = await Promise.all([clusters.start(), clusters.start()]);
-    const ids = await client.enqueueMany(Array.from({ length: TOTAL }, (_, i) => ({ task: 'workWhere', args: [i] })));
+    // 100 ms per task: one cluster alone needs ~2.5 s (it holds only a few dozen at a time), so the other, which
+    // polls SQLite at most 1 s apart, is sure to find tasks left — with 5 ms tasks one cluster could drain the
+    // file before the other's next poll, and the test below failed once on a clean CI run.
+    const ids = await client.enqueueMany(
+      Array.from({ length: TOTAL }, (_, i) => ({ task: 'workWhere', args: [i, 100] })),
+    );
     const results = (await Promise.all(ids.map((id) => client.result(id, { wait: 60_000 })))) as [number, number][];
     expect(results.map(([index]) => index)).toEqual(ids.map((_, i) => i));
     // both cluster processes took tasks from the shared file

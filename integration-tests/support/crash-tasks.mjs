@@ -7,8 +7,8 @@ export async function work(index) {
 }
 
 /** Which process ran it, for tests that check several clusters share a queue. */
-export async function workWhere(index) {
-  await new Promise((resolve) => setTimeout(resolve, 5));
+export async function workWhere(index, ms = 5) {
+  await new Promise((resolve) => setTimeout(resolve, ms));
   return [index, process.pid];
 }
 
