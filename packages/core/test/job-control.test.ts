@@ -59,6 +59,17 @@ describe('idempotent enqueue (dedupKey)', () => {
     expect(await q.enqueue('noop', [], { dedupKey: 'daily-report', dedup: { ttlMs: 60_000 } })).toBe(timed);
   });
 
+  it("a 'queued' key held by a task cancelled before it started is freed when it is saved as cancelled", async () => {
+    const q = client();
+    const waiting = await q.enqueue('noop', [], { dedupKey: 'export-9', dedup: 'queued' });
+    await q.cancel(waiting);
+    await start(q);
+    expect((await q.fetch(waiting, { wait: 10_000 }))?.error?.code).toBe('TASKQ_TASK_CANCELLED');
+    // Released by the finisher itself (not only taken over later by the next enqueue's stale-holder check).
+    const { store } = await q.runtime();
+    await eventually(async () => (await store.getValues(['dedup:export-9'])).size === 0, 'key released');
+  });
+
   it('is atomic across concurrent enqueuers: one task per key', async () => {
     const q = client();
     const others = [sibling(q), sibling(q), sibling(q)];

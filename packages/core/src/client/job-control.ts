@@ -1,7 +1,14 @@
 import { awaitsRetry } from '../cluster/finisher.js';
 import { REJECTED_FUNC } from '../cluster/pusher.js';
 import type { Runtime } from '../cluster/runtime.js';
-import { CANCEL_MARK_TTL_MS, CONTROL_NAMESPACE, controlKeys, parseControlKey } from '../control/keys.js';
+import {
+  CANCEL_MARK_TTL_MS,
+  CONTROL_NAMESPACE,
+  controlKeys,
+  markTime,
+  markValue,
+  parseControlKey,
+} from '../control/keys.js';
 import { isStoppedCode } from '../control/stopped.js';
 import { ErrorCodes, TaskqError } from '../errors.js';
 import type { ResultStore } from '../store/result-store.js';
@@ -51,8 +58,6 @@ export async function releaseDedupKeys(runtime: Runtime, messages: readonly Task
   );
 }
 
-const markValue = () => JSON.stringify({ at: Date.now() });
-
 /**
  * Cancels a task by id or name: a waiting one never runs, a running one has its signal aborted within a guard
  * cycle (its thread terminated if it ignores it). False when the task (by id) already finished for good.
@@ -94,7 +99,7 @@ export async function pausedQueues(runtime: Runtime): Promise<{ queue: string; s
   const out: { queue: string; since: Date }[] = [];
   for (const [key, value] of await runtime.store.listValues(CONTROL_NAMESPACE)) {
     const mark = parseControlKey(key);
-    if (mark.kind === 'pause') out.push({ queue: mark.queue, since: new Date(JSON.parse(value).at as number) });
+    if (mark.kind === 'pause') out.push({ queue: mark.queue, since: new Date(markTime(value)) });
   }
   return out.sort((a, b) => a.queue.localeCompare(b.queue));
 }

@@ -73,9 +73,7 @@ export class TaskFinisher {
       const trace = item.outcome.trace ?? item.message.trace;
       if (final && !stopped && item.message.chain?.length) followUps.push(this.#advanceChain(item.message, trace));
       if (final && item.message.iter) followUps.push(this.#collateIter(item.message));
-      if (final && (item.message.dedup !== undefined || item.message.fanIn !== undefined)) {
-        followUps.push(...this.jobControlFollowUps(item.message));
-      }
+      if (final) followUps.push(...this.jobControlFollowUps(item.message, item.outcome.stopped === undefined));
       if (item.message.hook) followUps.push(this.#hook(item.message.hook, record, trace));
       if (!record.success) this.#failed(item, record, final, resentAfterMs);
       finished.push(finishedEventOf(record, final || item.receipt === undefined));
@@ -108,23 +106,28 @@ export class TaskFinisher {
   #channel: { value: TaskEventChannel | null } | undefined;
 
   /**
-   * What job control does once a task is done for good: release its dedup key (unless it holds for a fixed
-   * time) and count it in its fan-in group. Only tasks that use them pay. The pusher calls this for replays
-   * too, so a crash between the save and these steps is repaired when the package comes back.
+   * What job control does once a task is done for good: release its dedup key and count it in its fan-in group.
+   * A `'queued'` key was released when the task started (the pusher); a task that never started (cancelled or
+   * expired) releases it here. A `{ ttlMs }` key is left to expire. Tasks that use neither pay nothing. The
+   * pusher calls this for replays too (`started`: the replayed task ran), so a crash between the save and these
+   * steps is repaired when the package comes back; a key whose release was lost anyway is taken over by the next
+   * enqueue once its holder is done (claimDedupKey).
    */
-  jobControlFollowUps(message: TaskMessage): Promise<void>[] {
-    const steps: Promise<void>[] = [];
+  jobControlFollowUps(message: TaskMessage, started: boolean): Promise<void>[] {
+    const { dedup, fanIn } = message;
+    const release = dedup !== undefined && (dedup.mode === 'active' || (dedup.mode === 'queued' && !started));
+    if (!release && fanIn === undefined) return NO_STEPS;
     const warn = (what: string) => (error: unknown) =>
       this.runtime.logger.warn(what, { id: message.id, error: (error as Error).message });
-    const dedup = message.dedup;
-    if (dedup !== undefined && typeof dedup.mode === 'string') {
+    const steps: Promise<void>[] = [];
+    if (release) {
       steps.push(
         this.runtime.store
           .deleteValue(controlKeys.dedup(dedup.key), message.id)
           .then(() => undefined, warn('could not release the dedup key of a finished task')),
       );
     }
-    if (message.fanIn !== undefined) {
+    if (fanIn !== undefined) {
       steps.push(completeFanInMember(this.runtime, message).catch(warn('could not complete a fan-in group member')));
     }
     return steps;
@@ -323,6 +326,8 @@ export class TaskFinisher {
     }
   }
 }
+
+const NO_STEPS: Promise<void>[] = [];
 
 /** The record's `meta`: progress and logs the task reported, and the dead letter it was redriven from. */
 function metaOf(item: FinishedTask): TaskMeta {

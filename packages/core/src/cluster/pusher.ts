@@ -267,7 +267,7 @@ export class Pusher {
     this.runtime.logger.warn('acknowledged packages of tasks that already finished, without running them again', {
       packages: replays.length,
     });
-    await Promise.all(replays.flatMap(({ message }) => this.control.finisher.jobControlFollowUps(message)));
+    await Promise.all(replays.flatMap(({ message }) => this.control.finisher.jobControlFollowUps(message, true)));
     try {
       await this.runtime.broker.acknowledgeMany(replays.map((r) => r.delivery.receipt));
     } catch (error) {

@@ -1,6 +1,6 @@
 import type { Logger } from '../logger.js';
 import type { ResultStore } from '../store/result-store.js';
-import { CONTROL_NAMESPACE, parseControlKey } from './keys.js';
+import { CONTROL_NAMESPACE, markTime, parseControlKey } from './keys.js';
 
 /** What a cancel mark is matched against: a waiting or running task. */
 export interface CancellableTask {
@@ -99,15 +99,4 @@ export class ControlView {
       signal.addEventListener('abort', done, { once: true });
     });
   }
-}
-
-/** A mark's value is JSON with `at` (ms); an unreadable one counts as set now (it still cancels what waits). */
-function markTime(value: string): number {
-  try {
-    const at = (JSON.parse(value) as { at?: unknown }).at;
-    if (typeof at === 'number' && Number.isFinite(at)) return at;
-  } catch {
-    // fall through
-  }
-  return Date.now();
 }

@@ -29,6 +29,22 @@ export function parseControlKey(key: string): ControlMark {
   return { kind: 'unknown' };
 }
 
+/** A cancel or pause mark's value: when it was set (ms), as JSON. */
+export function markValue(at = Date.now()): string {
+  return JSON.stringify({ at });
+}
+
+/** When a mark was set; an unreadable value counts as set now (a cancel still applies to what waits). */
+export function markTime(value: string): number {
+  try {
+    const at = (JSON.parse(value) as { at?: unknown }).at;
+    if (typeof at === 'number' && Number.isFinite(at)) return at;
+  } catch {
+    // fall through
+  }
+  return Date.now();
+}
+
 /** How long cancel marks are kept: a task still waiting after this long is no longer cancelled by them. */
 export const CANCEL_MARK_TTL_MS = 7 * 24 * 3600 * 1000;
 /** How long a running task's progress stays readable from the store after its last update. */
