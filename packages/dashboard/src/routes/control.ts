@@ -3,7 +3,7 @@ import { html } from 'hono/html';
 import type { Taskq, TaskResult } from '@taskq/core';
 import { field, formOf, type Ctx, type DashboardContext, type Env } from '../context.js';
 import { csrfField } from '../views/layout.js';
-import { formatTime, shorten } from '../views/format.js';
+import { formatTime, selectAllCell, selectCell, shorten } from '../views/format.js';
 import { back, FilterError, list, parseTime, queryString } from './tasks.js';
 
 type DeadLetterQuery = NonNullable<Parameters<Taskq['deadLetters']>[0]>;
@@ -87,7 +87,7 @@ export function registerControlRoutes(app: Hono<Env>, ctx: DashboardContext): vo
         <table class="list" data-testid="dead-table">
           <thead>
             <tr>
-              ${canChange ? html`<th><input type="checkbox" data-select-all aria-label="select all" /></th>` : ''}
+              ${selectAllCell(canChange)}
               <th>Name</th>
               <th>Func</th>
               <th>Error code</th>
@@ -102,13 +102,7 @@ export function registerControlRoutes(app: Hono<Env>, ctx: DashboardContext): vo
             ${records.map(
               (r) =>
                 html`<tr data-task-id="${r.id}">
-                  ${
-                    canChange
-                      ? html`<td>
-                          <input type="checkbox" name="ids" value="${r.id}" aria-label="select ${r.name}" />
-                        </td>`
-                      : ''
-                  }
+                  ${selectCell(canChange, r)}
                   <td><a href="${ctx.url(`tasks/${r.id}`)}">${r.name}</a></td>
                   <td>${r.func}</td>
                   <td>${r.error?.code ? html`<span class="badge">${r.error.code}</span>` : ''}</td>

@@ -3,7 +3,16 @@ import { html } from 'hono/html';
 import { awaitsRetry, ErrorCodes, isTaskId, type SearchQuery, type TaskMessage, type TaskRecord } from '@taskq/core';
 import { formOf, type DashboardContext, type Env, type Ctx } from '../context.js';
 import { csrfField } from '../views/layout.js';
-import { formatDuration, formatTime, metaView, prettyJson, shorten, stateBadge } from '../views/format.js';
+import {
+  formatDuration,
+  formatTime,
+  metaView,
+  prettyJson,
+  selectAllCell,
+  selectCell,
+  shorten,
+  stateBadge,
+} from '../views/format.js';
 
 const FILTERS = ['q', 'func', 'name', 'group', 'cluster', 'state', 'since', 'until'] as const;
 type Filters = Partial<Record<(typeof FILTERS)[number], string>>;
@@ -94,7 +103,7 @@ export function registerTaskRoutes(app: Hono<Env>, ctx: DashboardContext): void 
         <table class="list" data-testid="task-table">
           <thead>
             <tr>
-              ${canChange ? html`<th><input type="checkbox" data-select-all aria-label="select all" /></th>` : ''}
+              ${selectAllCell(canChange)}
               <th>Name</th>
               <th>Func</th>
               <th>State</th>
@@ -111,13 +120,7 @@ export function registerTaskRoutes(app: Hono<Env>, ctx: DashboardContext): void 
             ${records.map(
               (r) =>
                 html`<tr data-task-id="${r.id}">
-                  ${
-                    canChange
-                      ? html`<td>
-                          <input type="checkbox" name="ids" value="${r.id}" aria-label="select ${r.name}" />
-                        </td>`
-                      : ''
-                  }
+                  ${selectCell(canChange, r)}
                   <td><a href="${ctx.url(`tasks/${r.id}`)}">${r.name}</a></td>
                   <td>${r.func}</td>
                   <td>${stateBadge(r.success)}</td>

@@ -45,6 +45,17 @@ export function shorten(text: string | null | undefined, max = 80): string {
   return text.length > max ? `${text.slice(0, max - 1)}…` : text;
 }
 
+/** The header cell that selects every row, and each row's selection cell, of a list that bulk actions act on. */
+export function selectAllCell(canChange: boolean) {
+  return canChange ? html`<th><input type="checkbox" data-select-all aria-label="select all" /></th>` : '';
+}
+
+export function selectCell(canChange: boolean, record: { id: string; name: string }) {
+  return canChange
+    ? html`<td><input type="checkbox" name="ids" value="${record.id}" aria-label="select ${record.name}" /></td>`
+    : '';
+}
+
 export function stateBadge(success: boolean) {
   return success ? html`<span class="badge ok">success</span>` : html`<span class="badge fail">failure</span>`;
 }
