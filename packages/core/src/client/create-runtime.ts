@@ -6,8 +6,7 @@ import { ErrorCodes, TaskqError } from '../errors.js';
 import type { TaskqEmitter } from '../events.js';
 import { consoleLogger } from '../logger.js';
 import { loadSerializer } from '../serialize/load.js';
-import { HmacSigner } from '../signing/hmac-signer.js';
-import { PackageCodec } from '../signing/package-codec.js';
+import { codecFromRecipe } from '../signing/package-codec.js';
 import { MemoryStore } from '../store/memory-store.js';
 import { BaseResultStore, type ResultStore } from '../store/result-store.js';
 import type { TaskMessage } from '../task/task.js';
@@ -30,10 +29,9 @@ export async function createRuntime(config: ResolvedConfig, events: TaskqEmitter
         'process that enqueues or runs tasks, e.g. `node -e "console.log(crypto.randomBytes(32).toString(\'hex\'))"`.',
     );
   }
-  const codec = new PackageCodec(
+  const codec = codecFromRecipe(
+    { secretKey, salt: config.name, compress: config.compress, maxAgeSeconds: config.maxAge },
     serializer,
-    new HmacSigner({ secretKey, salt: config.name, compress: config.compress }),
-    config.maxAge,
   );
   const callTimeoutMs = config.brokerTimeout * 1000;
   const brokers = new Map<string, Broker>();

@@ -124,10 +124,20 @@ export class Cluster {
       maxHeapMb: config.maxHeapMb,
       taskModules: config.tasks.map((t) => toModuleUrl(t)),
       serializer: config.serializer === null ? null : toModuleUrl(config.serializer),
+      codec: this.runtime.codec.recipe,
+      defaults: { timeoutMs: config.timeout === null ? null : config.timeout * 1000, cluster: config.cluster },
       execArgv: config.workerExecArgv,
       events,
       logger,
       onProgress: (update) => progress.update(update),
+      cancels: {
+        matches: (job) =>
+          control.isCancelled({ id: job.id, name: job.name, group: job.group, enqueuedAt: job.enqueuedAt }),
+        cancelled: (job) => {
+          logger.info('cancelling a running task', { id: job.id, name: job.name, func: job.func });
+          events.emit('taskStopped', { taskId: job.id, name: job.name, func: job.func, reason: 'cancelled', running: true });
+        },
+      },
     });
     const pool = this.#pool;
     // The threads import the modules too (their own loader): one that cannot stops the start the same way.
@@ -296,29 +306,13 @@ export class Cluster {
     await this.#publishStat();
   }
 
-  /** Reads the cancel and pause marks (one store call) and cancels the running tasks they name. */
+  /** Reads the cancel and pause marks (one store call) and cancels the tasks in the pool they name. */
   async #applyControl(): Promise<void> {
     const control = this.#control;
     const pool = this.#pool;
     if (control === null || pool === null) return;
     await control.refresh();
-    if (!control.hasCancels) return;
-    const cancelled: { id: string; name: string; func: string }[] = [];
-    pool.cancel((job) => {
-      const hit = control.isCancelled({ id: job.id, name: job.name, group: job.group, enqueuedAt: job.enqueuedAt });
-      if (hit) cancelled.push(job);
-      return hit;
-    });
-    for (const job of cancelled) {
-      this.runtime.logger.info('cancelling a running task', { id: job.id, name: job.name, func: job.func });
-      this.runtime.events.emit('taskStopped', {
-        taskId: job.id,
-        name: job.name,
-        func: job.func,
-        reason: 'cancelled',
-        running: true,
-      });
-    }
+    if (control.hasCancels) pool.applyCancels();
   }
 
   async #publishStat(): Promise<void> {

@@ -2,11 +2,26 @@ import { Piscina } from 'piscina';
 import { randomUUID } from 'node:crypto';
 import { BroadcastChannel, type Worker } from 'node:worker_threads';
 import type { ProgressUpdate } from '../control/progress-keeper.js';
-import { ErrorCodes, TaskqError, toErrorInfo, type ErrorCode } from '../errors.js';
+import { stoppedOutcome } from '../control/stopped.js';
+import { ErrorCodes, TaskqError, toErrorInfo, type ErrorCode, type ErrorInfo } from '../errors.js';
 import type { TaskqEmitter } from '../events.js';
 import type { Logger } from '../logger.js';
+import type { CodecRecipe } from '../signing/package-codec.js';
 import type { ThreadMemory } from '../stats/cluster-stat.js';
-import type { ExecuteJob, HookJob, WorkerData, WorkerMessage, WorkerOutcome } from './jobs.js';
+import type { TaskMessage } from '../task/task.js';
+import {
+  executeJobOf,
+  type BatchAnswer,
+  type BatchJob,
+  type CancelNotice,
+  type ExecuteJob,
+  type ExecutionDefaults,
+  type HookJob,
+  type TaskHandOff,
+  type WorkerData,
+  type WorkerMessage,
+  type WorkerOutcome,
+} from './jobs.js';
 
 export interface WorkerPoolOptions {
   workers: number;
@@ -16,11 +31,19 @@ export interface WorkerPoolOptions {
   maxHeapMb: number | null;
   taskModules: string[];
   serializer: string | null;
+  /** How the threads rebuild the package codec; null: the main thread decodes and hands over messages. */
+  codec: CodecRecipe | null;
+  defaults: ExecutionDefaults;
   execArgv: string[];
   events: TaskqEmitter;
   logger: Logger;
   /** Receives running tasks' `progress()` and `log()` calls. */
   onProgress?: (update: ProgressUpdate) => void;
+  /**
+   * Which executions cancel marks name, and what to do when one is cancelled while in the pool: checked by
+   * {@link WorkerPool.applyCancels} and for every execution a thread reports it decoded.
+   */
+  cancels?: { matches(job: ExecuteJob): boolean; cancelled(job: ExecuteJob): void };
 }
 
 /** How long a task may ignore its aborted signal before its thread is terminated. */
@@ -29,37 +52,65 @@ const HARD_KILL_GRACE_MS = 250;
 const MAX_RESUBMITS = 100;
 /** How many times a hook may lose its thread before it is given up (and logged as failed). */
 const HOOK_THREAD_DEATHS = 3;
+/** Executions handed to the threads at once, per slot: the second half waits in the threads for a free slot. */
+const HANDED_PER_SLOT = 2;
 
-interface InFlight {
-  job: ExecuteJob;
+/** The outcome of an execution, including failures the task never saw (its thread died). */
+export type ExecutionOutcome = WorkerOutcome & {
+  /** The thread died while the task ran (another task's timeout, out of memory, crash). */
+  lost?: boolean;
+};
+
+/** What became of a task handed to the pool. */
+export type PoolResult =
+  | { kind: 'done'; message: TaskMessage; outcome: ExecutionOutcome }
+  /** The package failed verification or decoding in the thread: never run. */
+  | { kind: 'rejected'; error: ErrorInfo; claimedId: string | null }
+  /** The pool was destroyed (stop deadline) before the task finished: leave it for redelivery. */
+  | { kind: 'aborted' };
+
+interface Entry {
+  item: TaskHandOff;
+  /** The verified message and its execution, once known (decoded by the main thread, or reported by a thread). */
+  message: TaskMessage | null;
+  job: ExecuteJob | null;
+  onAccepted: ((message: TaskMessage) => void) | undefined;
+  /** In a batch sent to a thread (not waiting here). */
+  handed: boolean;
+  /** Its batch was answered: its outcome is on its way on the thread's message port. */
+  answered: boolean;
+  /** The thread reported it started (reports come before the start). */
+  started: boolean;
   threadId: number | null;
   startedAt: number | null;
   timedOut: boolean;
   /** Cancelled while in the pool: its thread is told, and terminated if the task does not stop in time. */
   cancelled: boolean;
   killTimer?: NodeJS.Timeout;
+  resubmits: number;
+  settle(result: PoolResult): void;
 }
 
-/** The outcome of an execution, including failures the task never saw (its thread died). */
-export type ExecutionOutcome = WorkerOutcome & {
-  /** The thread died while the task ran (another task's timeout, out of memory, crash). */
-  lost?: boolean;
-  /** The pool was destroyed (stop deadline): not the task's failure; leave it for redelivery. */
-  aborted?: boolean;
-};
-
 /**
- * The Piscina pool plus what Piscina does not do for us: hard per-task
- * timeouts with several tasks per thread (terminate the thread, fail its other
- * tasks as "worker lost"), recycling after N tasks, and per-thread memory.
+ * The Piscina pool plus what Piscina does not do for us: hand-off in batches (one message carries many tasks to a
+ * thread, outcomes come back together), hard per-task timeouts with several tasks per thread (terminate the
+ * thread, fail its other running tasks as "worker lost", send its not-yet-started ones again), recycling after N
+ * tasks, cancel, and per-thread memory.
  */
 export class WorkerPool {
   readonly #piscina: Piscina;
   readonly #options: WorkerPoolOptions;
-  readonly #inFlight = new Map<string, InFlight>();
+  /** Every execution in the pool, waiting here or handed to a thread, by key. */
+  readonly #entries = new Map<string, Entry>();
+  /** Executions not yet handed to a thread, oldest first. */
+  #pending: Entry[] = [];
+  #handed = 0;
+  #running = 0;
+  #dispatchQueued = false;
   readonly #memory = new Map<number, ThreadMemory & { at: number }>();
   #replaced = 0;
   #destroyed = false;
+  #idleWaiters: (() => void)[] = [];
   /**
    * Why the thread whose exit is being handled was terminated. Piscina rejects
    * a dead thread's jobs while handling its 'exit' event; our listener runs in
@@ -94,6 +145,9 @@ export class WorkerPool {
       serializer: options.serializer,
       memoryReportMs: 1000,
       recycle: options.recycle,
+      concurrency: options.concurrency,
+      codec: options.codec,
+      defaults: options.defaults,
       cancelChannel,
     };
     this.#piscina = new Piscina({
@@ -122,59 +176,193 @@ export class WorkerPool {
     return this.#loaded.finally(() => clearInterval(keepAlive));
   }
 
-  /** Executes a task; never rejects: failures, timeouts and lost threads come back as outcomes. */
-  async execute(job: ExecuteJob): Promise<ExecutionOutcome> {
-    const entry: InFlight = { job, threadId: null, startedAt: null, timedOut: false, cancelled: false };
-    this.#inFlight.set(job.key, entry);
-    try {
-      for (let attempt = 0; ; attempt++) {
-        try {
-          const outcome = (await this.#piscina.run(job)) as WorkerOutcome;
-          this.#answered(outcome.threadId);
-          if (outcome.refused && attempt < MAX_RESUBMITS) continue; // a retiring thread: send it elsewhere
-          return outcome;
-        } catch (error) {
-          if (this.#destroyed) return { ...this.#lostOutcome(entry, error), aborted: true };
-          if (entry.cancelled && entry.killTimer !== undefined && !entry.timedOut) return this.#cancelledOutcome(entry);
-          if (entry.timedOut) return this.#timeoutOutcome(entry);
-          // A recycled thread runs nothing when it is terminated: what it held never started.
-          if (this.#exitReason === 'recycle' && attempt < MAX_RESUBMITS) continue;
-          return this.#lostOutcome(entry, error);
-        } finally {
-          clearTimeout(entry.killTimer);
-        }
-      }
-    } finally {
-      this.#inFlight.delete(job.key);
-    }
+  /** Whether the threads verify and decode packages (else every hand-off must carry a decoded message). */
+  get decodesPackages(): boolean {
+    return this.#options.codec !== null;
   }
 
   /**
-   * Cancels the executions in the pool that `match` picks: each one's thread aborts its signal (with
-   * TASKQ_TASK_CANCELLED) or, if it has not started yet, does not run it. A task that has not stopped
-   * {@link HARD_KILL_GRACE_MS} after its thread confirmed has its thread terminated, exactly like a timeout.
-   * Returns how many were newly cancelled.
+   * Runs a task; never rejects: failures, timeouts and lost threads come back as outcomes. Hand-offs made in the
+   * same turn go to the threads together. `onAccepted` runs once the message is known and verified, before the
+   * task starts (at once for a hand-off that carries its message).
    */
-  cancel(match: (job: ExecuteJob) => boolean): number {
-    let cancelled = 0;
-    for (const entry of this.#inFlight.values()) {
-      if (entry.cancelled || !match(entry.job)) continue;
-      entry.cancelled = true;
-      cancelled++;
-      this.#cancelChannel.postMessage({ key: entry.job.key });
-      // A task with a timeout reported its thread when it started: no need to wait for the confirmation.
-      if (entry.threadId !== null) this.#armCancelKill(entry);
-    }
-    return cancelled;
+  execute(item: TaskHandOff, onAccepted?: (message: TaskMessage) => void): Promise<PoolResult> {
+    return new Promise<PoolResult>((resolve) => {
+      const entry: Entry = {
+        item,
+        message: null,
+        job: null,
+        onAccepted,
+        handed: false,
+        answered: false,
+        started: false,
+        threadId: null,
+        startedAt: null,
+        timedOut: false,
+        cancelled: false,
+        resubmits: 0,
+        settle: resolve,
+      };
+      this.#entries.set(item.key, entry);
+      if (item.message !== undefined) this.#accept(entry, item.message);
+      if (this.#entries.has(item.key)) {
+        this.#pending.push(entry);
+        this.#queueDispatch();
+      }
+    });
   }
 
-  #armCancelKill(entry: InFlight): void {
+  #queueDispatch(): void {
+    if (this.#dispatchQueued) return;
+    this.#dispatchQueued = true;
+    queueMicrotask(() => {
+      this.#dispatchQueued = false;
+      this.#dispatch();
+    });
+  }
+
+  /**
+   * Hands waiting executions to the threads in batches of at most `concurrency` (one Piscina job each), keeping
+   * up to twice the pool's slots handed so a thread has its next tasks while the main thread reads its outcomes.
+   */
+  #dispatch(): void {
+    const { workers, concurrency } = this.#options;
+    const limit = HANDED_PER_SLOT * workers * concurrency;
+    while (this.#pending.length > 0 && this.#handed < limit && !this.#destroyed) {
+      const size = Math.min(
+        this.#pending.length,
+        limit - this.#handed,
+        concurrency,
+        Math.ceil(this.#pending.length / workers),
+      );
+      const batch = this.#pending.splice(0, size);
+      for (const entry of batch) entry.handed = true;
+      this.#handed += batch.length;
+      void this.#runBatch(batch);
+    }
+  }
+
+  async #runBatch(batch: Entry[]): Promise<void> {
+    let answer: BatchAnswer;
+    try {
+      answer = (await this.#piscina.run({ kind: 'batch', items: batch.map((e) => e.item) } satisfies BatchJob)) as BatchAnswer;
+    } catch (error) {
+      this.#batchFailed(batch, error);
+      return;
+    }
+    this.#answered(answer.threadId);
+    for (const entry of batch) {
+      if (!this.#isOpen(entry)) continue;
+      // A retiring thread took none of it; otherwise its outcomes were posted before the answer and are on their way.
+      if (answer.refused) this.#resubmit(entry);
+      else entry.answered = true;
+    }
+  }
+
+  /** The thread running the batch died (timeout, crash, recycle, destroy): settle or resend what it held. */
+  #batchFailed(batch: Entry[], error: unknown): void {
+    for (const entry of batch) {
+      if (!this.#isOpen(entry)) continue;
+      if (this.#destroyed) this.#finish(entry, { kind: 'aborted' });
+      else if (entry.cancelled && entry.killTimer !== undefined && !entry.timedOut) this.#finishAs(entry, this.#cancelledOutcome(entry));
+      else if (entry.timedOut) this.#finishAs(entry, this.#timeoutOutcome(entry));
+      // It never started there (a recycled thread starts nothing more): it runs elsewhere without costing an attempt.
+      else if (!entry.started) this.#resubmit(entry);
+      else this.#finishAs(entry, this.#lostOutcome(entry, error));
+    }
+  }
+
+  #isOpen(entry: Entry): boolean {
+    return this.#entries.get(entry.item.key) === entry;
+  }
+
+  #resubmit(entry: Entry): void {
+    if (++entry.resubmits > MAX_RESUBMITS) {
+      this.#finishAs(entry, this.#lostOutcome(entry, new Error('no thread would take it')));
+      return;
+    }
+    this.#release(entry);
+    // Sent again with its message, so it is not verified (nor announced) twice.
+    if (entry.message !== null) entry.item = { ...entry.item, message: entry.message, payload: undefined } as TaskHandOff;
+    this.#pending.unshift(entry);
+    this.#queueDispatch();
+  }
+
+  /** Takes an entry out of the handed and running counts (it leaves the pool, or goes back to waiting). */
+  #release(entry: Entry): void {
+    clearTimeout(entry.killTimer);
+    if (entry.handed) this.#handed--;
+    if (entry.started) this.#running--;
+    entry.handed = false;
+    entry.answered = false;
+    entry.started = false;
+    entry.threadId = null;
+  }
+
+  #finishAs(entry: Entry, outcome: ExecutionOutcome): void {
+    if (entry.message === null) {
+      // Only a started execution can fail this way, and a thread reports a message before it starts one.
+      this.#finish(entry, { kind: 'aborted' });
+      return;
+    }
+    this.#finish(entry, { kind: 'done', message: entry.message, outcome });
+  }
+
+  #finish(entry: Entry, result: PoolResult): void {
+    this.#release(entry);
+    this.#entries.delete(entry.item.key);
+    entry.settle(result);
+    if (this.#entries.size === 0) for (const wake of this.#idleWaiters.splice(0)) wake();
+    if (this.#pending.length > 0) this.#queueDispatch();
+  }
+
+  /** The message is known and verified: matched against cancel marks, announced, ready to run. */
+  #accept(entry: Entry, message: TaskMessage): void {
+    entry.message = message;
+    entry.job = executeJobOf(message, entry.item, this.#options.defaults);
+    const onAccepted = entry.onAccepted;
+    entry.onAccepted = undefined;
+    onAccepted?.(message);
+    const cancels = this.#options.cancels;
+    if (cancels?.matches(entry.job)) this.#cancelEntry(entry, cancels);
+  }
+
+  /**
+   * Cancels the executions in the pool that the cancel marks name: each one's thread aborts its signal (with
+   * TASKQ_TASK_CANCELLED) or, if it has not started yet, does not run it. A task that has not stopped
+   * {@link HARD_KILL_GRACE_MS} after its thread confirmed has its thread terminated, exactly like a timeout.
+   * Executions whose message a thread has not reported yet are checked when it does.
+   */
+  applyCancels(): void {
+    const cancels = this.#options.cancels;
+    if (cancels === undefined) return;
+    for (const entry of [...this.#entries.values()]) {
+      if (!entry.cancelled && entry.job !== null && cancels.matches(entry.job)) this.#cancelEntry(entry, cancels);
+    }
+  }
+
+  #cancelEntry(entry: Entry, cancels: NonNullable<WorkerPoolOptions['cancels']>): void {
+    const job = entry.job as ExecuteJob;
+    entry.cancelled = true;
+    cancels.cancelled(job);
+    if (!entry.handed) {
+      // Still waiting here: it never reaches a thread.
+      this.#pending = this.#pending.filter((e) => e !== entry);
+      this.#finishAs(entry, { ...stoppedOutcome('cancelled'), threadId: -1 });
+      return;
+    }
+    this.#cancelChannel.postMessage({ key: job.key } satisfies CancelNotice);
+    // A task with a timeout reported its thread when it started: no need to wait for the confirmation.
+    if (entry.threadId !== null && entry.started) this.#armCancelKill(entry);
+  }
+
+  #armCancelKill(entry: Entry): void {
     if (entry.killTimer !== undefined && !entry.timedOut) clearTimeout(entry.killTimer);
     entry.killTimer = setTimeout(() => {
-      if (!this.#inFlight.has(entry.job.key) || entry.threadId === null) return;
+      if (!this.#isOpen(entry) || entry.threadId === null) return;
       this.#options.logger.warn('cancelled task did not stop: terminating its worker thread', {
-        task: entry.job.name,
-        func: entry.job.func,
+        task: entry.job?.name,
+        func: entry.job?.func,
         thread: entry.threadId,
       });
       this.#terminate(entry.threadId, 'timeout');
@@ -201,18 +389,18 @@ export class WorkerPool {
     }
   }
 
-  /** Tasks running now (the pool's capacity bounds it; jobs beyond it wait in Piscina's queue). */
+  /** Tasks running now (reported started by their threads). */
   get running(): number {
-    return Math.min(this.#inFlight.size, this.#options.workers * this.#options.concurrency);
+    return this.#running;
   }
 
   /** Tasks handed to the pool that have not started yet. */
   get waiting(): number {
-    return this.#inFlight.size - this.running;
+    return this.#entries.size - this.#running;
   }
 
   get size(): number {
-    return this.#inFlight.size;
+    return this.#entries.size;
   }
 
   /** Threads replaced after a timeout, a crash or a recycle. */
@@ -230,21 +418,29 @@ export class WorkerPool {
     return out;
   }
 
-  /** Waits for queued and running tasks, then stops the threads. */
+  /** Waits for waiting and running tasks, then stops the threads. */
   async close(): Promise<void> {
+    while (this.#entries.size > 0) await new Promise<void>((resolve) => this.#idleWaiters.push(resolve));
     await this.#piscina.close();
     this.#cancelChannel.close();
   }
 
-  /** Stops every thread now; running tasks come back as lost. */
+  /** Stops every thread now; running tasks come back as aborted. */
   async destroy(): Promise<void> {
     this.#destroyed = true;
     this.#cancelChannel.close();
+    for (const entry of this.#pending.splice(0)) this.#finish(entry, { kind: 'aborted' });
     await this.#piscina.destroy();
   }
 
   #onMessage(message: WorkerMessage): void {
     switch (message.taskq) {
+      case 'accepted':
+        this.#onAccepted(message);
+        break;
+      case 'outcomes':
+        this.#onOutcomes(message);
+        break;
       case 'started':
         this.#onStarted(message.key, message.threadId, message.at);
         break;
@@ -264,7 +460,7 @@ export class WorkerPool {
         break;
       case 'cancelling': {
         // The thread running a cancelled execution confirmed: now we know which thread to terminate if need be.
-        const entry = this.#inFlight.get(message.key);
+        const entry = this.#entries.get(message.key);
         if (entry === undefined) break;
         entry.threadId = message.threadId;
         entry.startedAt ??= Date.now();
@@ -294,16 +490,52 @@ export class WorkerPool {
       case 'retire':
         this.#options.events.emit('recycle', { threadId: message.threadId, tasks: message.tasks });
         this.#options.logger.debug('recycling worker thread', { thread: message.threadId, tasks: message.tasks });
-        // Its last results may still be on their way (another port): terminate once they are read.
+        // Its last answers may still be on their way (another port): terminate once they are read.
         this.#retiring.set(message.threadId, message.answered);
         this.#answered(message.threadId, 0);
         break;
     }
   }
 
+  #onAccepted(message: Extract<WorkerMessage, { taskq: 'accepted' }>): void {
+    for (const { key, error, claimedId } of message.rejected) {
+      const entry = this.#entries.get(key);
+      if (entry !== undefined) this.#finish(entry, { kind: 'rejected', error, claimedId });
+    }
+    for (const { key, message: task } of message.tasks) {
+      const entry = this.#entries.get(key);
+      if (entry !== undefined && entry.message === null) this.#accept(entry, task);
+    }
+    this.#markStarted(message.started, message.threadId);
+  }
+
+  #onOutcomes(message: Extract<WorkerMessage, { taskq: 'outcomes' }>): void {
+    this.#markStarted(message.started, message.threadId);
+    for (const [key, outcome] of message.outcomes) {
+      const entry = this.#entries.get(key);
+      if (entry !== undefined) this.#finishAs(entry, outcome);
+    }
+    for (const key of message.refused) {
+      const entry = this.#entries.get(key);
+      if (entry !== undefined) this.#resubmit(entry);
+    }
+  }
+
+  #markStarted(keys: readonly string[], threadId: number): void {
+    for (const key of keys) {
+      const entry = this.#entries.get(key);
+      if (entry === undefined || entry.started) continue;
+      entry.started = true;
+      entry.threadId = threadId;
+      this.#running++;
+      // Cancelled before its thread reported its start: the notice already went out; arm the kill now.
+      if (entry.cancelled) this.#armCancelKill(entry);
+    }
+  }
+
   #onStarted(key: string, threadId: number, at: number): void {
-    const entry = this.#inFlight.get(key);
-    if (entry === undefined) return; // its result arrived first
+    const entry = this.#entries.get(key);
+    if (entry === undefined || entry.job === null) return; // its result arrived first
     entry.threadId = threadId;
     entry.startedAt = at;
     if (entry.job.timeoutMs !== null) {
@@ -313,9 +545,9 @@ export class WorkerPool {
     }
   }
 
-  #kill(entry: InFlight): void {
+  #kill(entry: Entry): void {
     entry.timedOut = true;
-    const { job } = entry;
+    const job = entry.job as ExecuteJob;
     this.#options.logger.warn('task timed out: terminating its worker thread', {
       task: job.name,
       func: job.func,
@@ -352,16 +584,31 @@ export class WorkerPool {
     this.#retiring.delete(threadId);
     worker.once('exit', () => {
       this.#exitReason = reason;
-      setImmediate(() => (this.#exitReason = null));
+      setImmediate(() => {
+        this.#exitReason = null;
+        this.#settleOrphans(threadId);
+      });
     });
     void worker.terminate();
+  }
+
+  /**
+   * Executions of a terminated thread whose batch was answered but whose outcome never arrived (it was still on
+   * the thread's port): lost if they started, sent again if not.
+   */
+  #settleOrphans(threadId: number): void {
+    for (const entry of [...this.#entries.values()]) {
+      if (entry.threadId !== threadId || !entry.answered) continue;
+      if (entry.started) this.#finishAs(entry, this.#lostOutcome(entry, new Error('its outcome was lost with it')));
+      else this.#resubmit(entry);
+    }
   }
 
   #threadById(threadId: number): Worker | undefined {
     return (this.#piscina.threads as Worker[]).find((w) => w.threadId === threadId);
   }
 
-  #cancelledOutcome(entry: InFlight): ExecutionOutcome {
+  #cancelledOutcome(entry: Entry): ExecutionOutcome {
     const error = new TaskqError(
       ErrorCodes.TASK_CANCELLED,
       'The task was cancelled while it ran and did not stop in time.',
@@ -376,8 +623,8 @@ export class WorkerPool {
     };
   }
 
-  #timeoutOutcome(entry: InFlight): ExecutionOutcome {
-    const seconds = (entry.job.timeoutMs ?? 0) / 1000;
+  #timeoutOutcome(entry: Entry): ExecutionOutcome {
+    const seconds = (entry.job?.timeoutMs ?? 0) / 1000;
     const error = new TaskqError(ErrorCodes.TASK_TIMEOUT, `Task exceeded its timeout of ${seconds} s and was stopped.`);
     return {
       ok: false,
@@ -389,11 +636,12 @@ export class WorkerPool {
     };
   }
 
-  #lostOutcome(entry: InFlight, cause: unknown): ExecutionOutcome {
+  #lostOutcome(entry: Entry, cause: unknown): ExecutionOutcome {
     const reason = (cause as Error)?.message ?? String(cause);
     const error = new TaskqError(ErrorCodes.WORKER_LOST, `The worker thread running this task died (${reason}).`);
     if (!this.#destroyed) {
-      this.#options.events.emit('workerLost', { threadId: entry.threadId ?? -1, taskIds: [entry.job.id], reason });
+      const taskIds = entry.message === null ? [] : [entry.message.id];
+      this.#options.events.emit('workerLost', { threadId: entry.threadId ?? -1, taskIds, reason });
     }
     return {
       ok: false,

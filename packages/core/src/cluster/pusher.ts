@@ -4,10 +4,10 @@ import type { TaskMessage, TaskRecord } from '../task/task.js';
 import type { TaskState } from '../store/result-store.js';
 import { isFinalState } from './finisher.js';
 import { createHash } from 'node:crypto';
-import type { ExecuteJob } from './jobs.js';
+import type { TaskHandOff } from './jobs.js';
 import type { LeaseKeeper } from './lease-keeper.js';
 import type { Monitor } from './monitor.js';
-import type { WorkerPool } from './pool.js';
+import type { PoolResult, WorkerPool } from './pool.js';
 import type { Runtime } from './runtime.js';
 import type { ControlView } from '../control/control-view.js';
 import { controlKeys } from '../control/keys.js';
@@ -49,8 +49,8 @@ const DEQUEUE_WAIT_MS = 1000;
 const MAX_OUTAGE_BACKOFF_MS = 10_000;
 
 /**
- * Pulls packages from the broker in bulk, verifies and unpacks them, and hands
- * tasks to the worker pool. It stops pulling while `queueLimit` tasks are held
+ * Pulls packages from the broker in bulk and hands them to the worker pool,
+ * whose threads verify and unpack them. It stops pulling while `queueLimit` tasks are held
  * (back-pressure). A package that fails verification or decoding is failed at
  * the broker, recorded as a failed task, and never executed. A broker outage
  * pauses pulling with backoff; nothing is lost because nothing was taken.
@@ -58,6 +58,8 @@ const MAX_OUTAGE_BACKOFF_MS = 10_000;
 export class Pusher {
   #spaceWaiter: (() => void) | null = null;
   #executions = 0;
+  readonly #rejections: Rejection[] = [];
+  #rejecting: Promise<void> = Promise.resolve();
   rejected = 0;
   /** Packages acknowledged without running because their task had already finished. */
   replayed = 0;
@@ -139,11 +141,34 @@ export class Pusher {
   }
 
   /**
-   * Verifies and decodes a pulled batch, then: packages that fail are rejected together (one save, one
-   * acknowledgement); packages whose task already has a final record are replays and are acknowledged without
-   * running (one store lookup for the whole batch); the rest go to the pool.
+   * Hands a pulled batch to the pool. The worker threads verify and decode the packages; the main thread reads
+   * only each package's claimed task id, for the replay check (one store lookup for the whole batch). Packages
+   * whose id has a saved state (possible replays), whose id cannot be read, and every package while cancel marks
+   * exist, are verified and decoded here first ({@link #inspect}).
    */
   async #acceptBatch(deliveries: readonly Delivery[], deliveredAt: number): Promise<void> {
+    if (!this.pool.decodesPackages || this.control.view.hasCancels) {
+      await this.#inspect(deliveries, deliveredAt);
+      return;
+    }
+    const { codec } = this.runtime;
+    const claimed = deliveries.map((delivery) => codec.peekTaskId(delivery.payload));
+    const states = await this.#statesOf(claimed.filter((id): id is string => id !== null));
+    const inspect: Delivery[] = [];
+    deliveries.forEach((delivery, i) => {
+      const id = claimed[i] as string | null;
+      if (id === null || states.has(id)) inspect.push(delivery);
+      else this.#handOff(delivery, { key: `${id}:${++this.#executions}`, payload: delivery.payload }, deliveredAt);
+    });
+    if (inspect.length > 0) await this.#inspect(inspect, deliveredAt);
+  }
+
+  /**
+   * Verifies and decodes packages here, then: packages that fail are rejected together (one save, one
+   * acknowledgement); packages whose task already has a final record are replays and are acknowledged without
+   * running (one store lookup); cancelled and expired ones are saved as such; the rest go to the pool.
+   */
+  async #inspect(deliveries: readonly Delivery[], deliveredAt: number): Promise<void> {
     const { codec } = this.runtime;
     const accepted: { delivery: Delivery; message: TaskMessage }[] = [];
     const rejected: Rejection[] = [];
@@ -167,12 +192,12 @@ export class Pusher {
       if (state !== undefined && isFinalState(this.runtime.config, message, state, true)) replays.push(item);
       else {
         const stop = this.#stopReason(message);
-        if (stop === null) this.#execute(delivery, message, deliveredAt);
+        if (stop === null) this.#handOff(delivery, { key: `${message.id}:${++this.#executions}`, message }, deliveredAt);
         else this.#stop(delivery, message, stop);
       }
     }
     if (replays.length > 0) await this.#dropReplays(replays);
-    if (rejected.length > 0) await this.#reject(rejected, states);
+    if (rejected.length > 0) await this.#reject(rejected);
   }
 
   /** Saved states for the replay check; when the store cannot answer, the batch runs (at-least-once still holds). */
@@ -203,6 +228,11 @@ export class Pusher {
   /** Finishes a task that must not run: its record is saved (cancelled/expired), its hook runs, it is acknowledged. */
   #stop(delivery: Delivery, message: TaskMessage, reason: StopReason): void {
     this.leases.hold(delivery.receipt);
+    this.#emitStopped(message, reason);
+    this.monitor.push({ message, receipt: delivery.receipt, outcome: stoppedOutcome(reason, message.expiresAt) });
+  }
+
+  #emitStopped(message: TaskMessage, reason: StopReason): void {
     this.runtime.events.emit('taskStopped', {
       taskId: message.id,
       name: message.name,
@@ -210,41 +240,55 @@ export class Pusher {
       reason,
       running: false,
     });
-    this.monitor.push({ message, receipt: delivery.receipt, outcome: stoppedOutcome(reason, message.expiresAt) });
   }
 
-  #execute(delivery: Delivery, message: TaskMessage, deliveredAt: number): void {
+  /** Gives a task to the pool; its lease is kept until its result is saved (or it goes back to the broker). */
+  #handOff(
+    delivery: Delivery,
+    task: { key: string; payload?: string; message?: TaskMessage },
+    deliveredAt: number,
+  ): void {
     this.leases.hold(delivery.receipt);
-    // A `'queued'` dedup key holds only until the task starts: free it now (the finisher frees it too, if this fails).
-    if (message.dedup?.mode === 'queued') this.#releaseDedup(message);
-    const { config, events } = this.runtime;
-    const timeout = message.timeout === undefined ? config.timeout : message.timeout;
-    const job: ExecuteJob = {
-      kind: 'execute',
-      key: `${message.id}:${++this.#executions}`,
-      id: message.id,
-      name: message.name,
-      func: message.func,
-      args: message.args,
-      group: message.group ?? null,
-      attempt: Math.max(message.attempt ?? 1, delivery.deliveries ?? 1),
-      timeoutMs: timeout === null ? null : timeout * 1000,
-      enqueuedAt: message.enqueuedAt,
-      deliveredAt,
-    };
-    if (message.trace !== undefined) job.trace = { carrier: message.trace, queue: message.cluster ?? config.cluster };
-    events.emit('preExecute', message);
-    void this.pool.execute(job).then((outcome) => {
-      // Aborted by a hard stop: no result, no acknowledgement; the broker delivers it again.
-      if (outcome.aborted) this.leases.release(delivery.receipt);
-      else {
-        // The thread's copy of progress and logs is complete; live reports (another port) may still be on their way.
-        // Only executions that reported anything pay for this.
-        if (outcome.meta !== undefined) this.control.progress.finished(job.key);
-        this.monitor.push({ message, receipt: delivery.receipt, outcome, meta: outcome.meta });
-      }
+    const item: TaskHandOff = { ...task, deliveries: delivery.deliveries ?? 1, deliveredAt };
+    void this.pool.execute(item, (message) => this.#starting(message)).then((result) => {
+      this.#settled(delivery, item.key, result);
       this.notifySpace();
     });
+  }
+
+  /** A verified task is about to start. */
+  #starting(message: TaskMessage): void {
+    // A `'queued'` dedup key holds only until the task starts: free it now (the finisher frees it too, if this fails).
+    if (message.dedup?.mode === 'queued') this.#releaseDedup(message);
+    this.runtime.events.emit('preExecute', message);
+  }
+
+  #settled(delivery: Delivery, key: string, result: PoolResult): void {
+    switch (result.kind) {
+      case 'aborted':
+        // A hard stop: no result, no acknowledgement; the broker delivers it again.
+        this.leases.release(delivery.receipt);
+        return;
+      case 'rejected':
+        this.leases.release(delivery.receipt);
+        this.#queueRejection({ delivery, error: result.error, claimedId: result.claimedId });
+        return;
+      case 'done': {
+        const { message, outcome } = result;
+        if (outcome.stopped === 'expired') this.#emitStopped(message, 'expired');
+        // The thread's copy of progress and logs is complete; live reports (another port) may still be on their way.
+        // Only executions that reported anything pay for this.
+        if (outcome.meta !== undefined) this.control.progress.finished(key);
+        this.monitor.push({ message, receipt: delivery.receipt, outcome, meta: outcome.meta });
+      }
+    }
+  }
+
+  /** Rejections found by the threads are recorded together, once per turn of the event loop. */
+  #queueRejection(rejection: Rejection): void {
+    this.#rejections.push(rejection);
+    if (this.#rejections.length > 1) return;
+    setImmediate(() => void this.#reject(this.#rejections.splice(0)));
   }
 
   #releaseDedup(message: TaskMessage): void {
@@ -282,13 +326,23 @@ export class Pusher {
    * that id (so `fetch(id)` shows a client with the wrong secretKey why its task never ran); others under a hash.
    * Rejection records are pruned to the newest {@link MAX_REJECTION_RECORDS}.
    */
-  async #reject(rejected: readonly Rejection[], states: ReadonlyMap<string, TaskState>): Promise<void> {
+  #reject(rejected: readonly Rejection[]): Promise<void> {
+    // One at a time, so two batches claiming the same id see each other's record.
+    this.#rejecting = this.#rejecting.catch(() => {}).then(() => this.#recordRejections(rejected));
+    return this.#rejecting;
+  }
+
+  async #recordRejections(rejected: readonly Rejection[]): Promise<void> {
     const { broker, store, logger, events, config } = this.runtime;
     this.rejected += rejected.length;
+    const claimed = rejected.flatMap((r) => (r.claimedId === null ? [] : [r.claimedId]));
+    // Ids that have a record, or are taken by an earlier package of this batch, are filed under a hash instead.
+    const taken = new Set((await this.#statesOf(claimed)).keys());
     const now = new Date();
     const records = rejected.map(({ delivery, error, claimedId }): TaskRecord => {
       events.emit('rejectedPackage', { receipt: delivery.receipt, error });
-      const filedUnderClaim = claimedId !== null && !states.has(claimedId);
+      const filedUnderClaim = claimedId !== null && !taken.has(claimedId);
+      if (filedUnderClaim) taken.add(claimedId);
       return {
         id: filedUnderClaim ? claimedId : createHash('sha256').update(delivery.payload).digest('hex').slice(0, 32),
         name: REJECTED_NAME,

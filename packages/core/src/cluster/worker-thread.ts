@@ -1,26 +1,44 @@
 /**
- * The Piscina worker: imports the task modules once, then runs jobs. It tells
- * the main thread when a task starts (the timeout clock starts there, not in a
- * queue), aborts the task's signal at its timeout, and returns results already
- * serialized so the main thread only moves strings.
+ * The Piscina worker: imports the task modules once, then runs batches of tasks. It verifies and decodes the
+ * packages itself (the main thread only moves them), tells the main thread when a task with a timeout starts (the
+ * timeout clock starts there, not in a queue), aborts the task's signal at its timeout, and returns results
+ * already serialized.
  */
 import { BroadcastChannel, parentPort, threadId, workerData } from 'node:worker_threads';
 import { checkProgress, makeLogEntry, TaskMetaBuilder } from '../control/progress.js';
 import { ErrorCodes, TaskqError, toErrorInfo } from '../errors.js';
 import { loadSerializer } from '../serialize/load.js';
 import type { Serializer } from '../serialize/serializer.js';
+import { codecFromRecipe, type PackageCodec } from '../signing/package-codec.js';
+import { stoppedOutcome } from '../control/stopped.js';
+import { BatchRunner } from './batch-runner.js';
 import { runWithTaskContext } from '../task/context.js';
 import { TaskRegistry, type TaskFunction } from '../task/registry.js';
 import { toTaskResult } from '../task/task-result.js';
-import type { CancelNotice, ExecuteJob, HookJob, WorkerData, WorkerJob, WorkerMessage, WorkerOutcome } from './jobs.js';
+import {
+  executeJobOf,
+  type BatchAnswer,
+  type CancelNotice,
+  type ExecuteJob,
+  type HookJob,
+  type WorkerData,
+  type WorkerJob,
+  type WorkerMessage,
+  type WorkerOutcome,
+} from './jobs.js';
+import type { TaskMessage } from '../task/task.js';
 
 const data = workerData as WorkerData;
 const post = (message: WorkerMessage) => parentPort?.postMessage(message);
 
-const ready: Promise<{ registry: TaskRegistry; serializer: Serializer }> = (async () => ({
-  registry: await TaskRegistry.load(data.tasks),
-  serializer: await loadSerializer(data.serializer),
-}))();
+const ready: Promise<{ registry: TaskRegistry; serializer: Serializer; codec: PackageCodec | null }> = (async () => {
+  const serializer = await loadSerializer(data.serializer);
+  return {
+    registry: await TaskRegistry.load(data.tasks),
+    serializer,
+    codec: data.codec === null ? null : codecFromRecipe(data.codec, serializer),
+  };
+})();
 // The main thread waits for the first thread's word before the cluster starts: a module that fails to load here
 // stops the start instead of failing every task. Later failures (a replaced thread) also surface per task.
 ready.then(
@@ -56,11 +74,12 @@ if (data.memoryReportMs > 0) {
 }
 
 /**
- * Recycling is cooperative: after `recycle` tasks the thread refuses new jobs
- * (the main thread sends them elsewhere) and asks to be terminated once the
- * jobs it already runs are done, so no running task is ever cut off.
+ * Recycling is cooperative: once it has started `recycle` tasks the thread refuses new jobs and the executions
+ * still waiting in it (the main thread sends them elsewhere) and asks to be terminated once the jobs it already
+ * runs are done, so no running task is ever cut off.
  */
-let completed = 0;
+/** Executions started here; the thread retires once `recycle` have. */
+let started = 0;
 let active = 0;
 /** Every job answered so far (results, refusals, hooks): the main thread terminates only after reading them all. */
 let answered = 0;
@@ -74,29 +93,61 @@ function loadTracing(): Promise<typeof import('../observability/tracing.js')> {
   return tracing;
 }
 
-export default async function run(job: WorkerJob): Promise<WorkerOutcome> {
+/** Runs batches (see BatchRunner), built once the codec is ready. */
+let batches: BatchRunner | null = null;
+async function batchRunner(): Promise<BatchRunner> {
+  const { codec } = await ready;
+  batches ??= new BatchRunner({
+    threadId,
+    concurrency: data.concurrency,
+    decode: (payload) => {
+      if (codec === null) throw new TaskqError(ErrorCodes.BAD_PACKAGE, 'This pool decodes no packages.');
+      return codec.unpack(payload);
+    },
+    peekTaskId: (payload) => codec?.peekTaskId(payload) ?? null,
+    toJob: (message, item) => executeJobOf(message, item, data.defaults),
+    execute: runExecution,
+    post,
+    mayStart: () => {
+      if (retiring) return false;
+      if (data.recycle > 0 && ++started >= data.recycle) retiring = true;
+      return true;
+    },
+  });
+  return batches;
+}
+
+export default async function run(job: WorkerJob): Promise<WorkerOutcome | BatchAnswer> {
   if (retiring) {
     answered++;
+    if (job.kind === 'batch') return { threadId, refused: true };
     return { ok: false, refused: true, startedAt: Date.now(), stoppedAt: Date.now(), threadId };
   }
   active++;
   try {
-    // Only jobs whose task carries a trace context pay for a span (and load OpenTelemetry at all).
-    if (job.kind === 'execute') {
-      if (job.trace === undefined) return await execute(job);
-      return await (await loadTracing()).traceExecution(job, () => execute(job));
+    if (job.kind === 'batch') {
+      await (await batchRunner()).run(job);
+      return { threadId };
     }
+    // Only jobs whose task carries a trace context pay for a span (and load OpenTelemetry at all).
     if (job.trace === undefined) return await runHook(job);
     return await (await loadTracing()).traceHook(job, () => runHook(job));
   } finally {
     active--;
     answered++;
-    if (job.kind === 'execute' && data.recycle > 0 && ++completed >= data.recycle) retiring = true;
     if (retiring && active === 0 && !retireSent) {
       retireSent = true;
-      post({ taskq: 'retire', threadId, tasks: completed, answered });
+      post({ taskq: 'retire', threadId, tasks: started, answered });
     }
   }
+}
+
+/** One execution of a batch: not started when it expired while it waited; traced when its message carries a trace. */
+async function runExecution(job: ExecuteJob, message: TaskMessage): Promise<WorkerOutcome> {
+  if (message.expiresAt !== undefined && Date.now() > message.expiresAt) return stoppedOutcome('expired', message.expiresAt);
+  // Only jobs whose task carries a trace context pay for a span (and load OpenTelemetry at all).
+  if (job.trace === undefined) return execute(job);
+  return (await loadTracing()).traceExecution(job, () => execute(job));
 }
 
 async function execute(job: ExecuteJob): Promise<WorkerOutcome> {

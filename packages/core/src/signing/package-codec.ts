@@ -2,7 +2,22 @@ import { constants as zlibConstants, inflateRawSync } from 'node:zlib';
 import { ErrorCodes, TaskqError } from '../errors.js';
 import type { Serializer } from '../serialize/serializer.js';
 import type { TaskMessage } from '../task/task.js';
+import { HmacSigner } from './hmac-signer.js';
 import type { Signer } from './signer.js';
+
+/** The settings of an {@link HmacSigner}-based codec; the serializer module is loaded by the thread itself. */
+export interface CodecRecipe {
+  secretKey: string;
+  salt: string;
+  compress: boolean;
+  maxAgeSeconds: number | null;
+}
+
+/** Builds, in a worker thread, the codec a {@link CodecRecipe} describes. */
+export function codecFromRecipe(recipe: CodecRecipe, serializer: Serializer): PackageCodec {
+  const { secretKey, salt, compress, maxAgeSeconds } = recipe;
+  return new PackageCodec(serializer, new HmacSigner({ secretKey, salt, compress }), maxAgeSeconds, recipe);
+}
 
 /**
  * A package = serialize(task message) → sign. Unpacking verifies the signature
@@ -14,6 +29,11 @@ export class PackageCodec {
     readonly serializer: Serializer,
     readonly signer: Signer,
     readonly maxAgeSeconds: number | null = null,
+    /**
+     * How a worker thread builds this same codec, so packages can be verified and decoded off the main thread;
+     * null for a codec whose signer cannot be rebuilt from settings (the main thread then decodes).
+     */
+    readonly recipe: CodecRecipe | null = null,
   ) {}
 
   pack(message: TaskMessage): string {
