@@ -135,7 +135,13 @@ export class Cluster {
           control.isCancelled({ id: job.id, name: job.name, group: job.group, enqueuedAt: job.enqueuedAt }),
         cancelled: (job) => {
           logger.info('cancelling a running task', { id: job.id, name: job.name, func: job.func });
-          events.emit('taskStopped', { taskId: job.id, name: job.name, func: job.func, reason: 'cancelled', running: true });
+          events.emit('taskStopped', {
+            taskId: job.id,
+            name: job.name,
+            func: job.func,
+            reason: 'cancelled',
+            running: true,
+          });
         },
       },
     });

@@ -138,7 +138,13 @@ export type WorkerMessage =
    * Finished executions, collected over one turn of the thread's event loop; `started` names queued executions it
    * is about to start, `refused` those it will not start because it is retiring (send them again).
    */
-  | { taskq: 'outcomes'; threadId: number; outcomes: [key: string, outcome: WorkerOutcome][]; started: string[]; refused: string[] }
+  | {
+      taskq: 'outcomes';
+      threadId: number;
+      outcomes: [key: string, outcome: WorkerOutcome][];
+      started: string[];
+      refused: string[];
+    }
   /** A task with a timeout started (its clock runs from `at`). */
   | { taskq: 'started'; key: string; threadId: number; at: number }
   | { taskq: 'memory'; threadId: number; heapUsedBytes: number; heapTotalBytes: number }

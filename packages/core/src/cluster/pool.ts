@@ -245,7 +245,10 @@ export class WorkerPool {
   async #runBatch(batch: Entry[]): Promise<void> {
     let answer: BatchAnswer;
     try {
-      answer = (await this.#piscina.run({ kind: 'batch', items: batch.map((e) => e.item) } satisfies BatchJob)) as BatchAnswer;
+      answer = (await this.#piscina.run({
+        kind: 'batch',
+        items: batch.map((e) => e.item),
+      } satisfies BatchJob)) as BatchAnswer;
     } catch (error) {
       this.#batchFailed(batch, error);
       return;
@@ -264,7 +267,8 @@ export class WorkerPool {
     for (const entry of batch) {
       if (!this.#isOpen(entry)) continue;
       if (this.#destroyed) this.#finish(entry, { kind: 'aborted' });
-      else if (entry.cancelled && entry.killTimer !== undefined && !entry.timedOut) this.#finishAs(entry, this.#cancelledOutcome(entry));
+      else if (entry.cancelled && entry.killTimer !== undefined && !entry.timedOut)
+        this.#finishAs(entry, this.#cancelledOutcome(entry));
       else if (entry.timedOut) this.#finishAs(entry, this.#timeoutOutcome(entry));
       // It never started there (a recycled thread starts nothing more): it runs elsewhere without costing an attempt.
       else if (!entry.started) this.#resubmit(entry);
@@ -283,7 +287,8 @@ export class WorkerPool {
     }
     this.#release(entry);
     // Sent again with its message, so it is not verified (nor announced) twice.
-    if (entry.message !== null) entry.item = { ...entry.item, message: entry.message, payload: undefined } as TaskHandOff;
+    if (entry.message !== null)
+      entry.item = { ...entry.item, message: entry.message, payload: undefined } as TaskHandOff;
     this.#pending.unshift(entry);
     this.#queueDispatch();
   }

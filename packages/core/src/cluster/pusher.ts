@@ -192,7 +192,8 @@ export class Pusher {
       if (state !== undefined && isFinalState(this.runtime.config, message, state, true)) replays.push(item);
       else {
         const stop = this.#stopReason(message);
-        if (stop === null) this.#handOff(delivery, { key: `${message.id}:${++this.#executions}`, message }, deliveredAt);
+        if (stop === null)
+          this.#handOff(delivery, { key: `${message.id}:${++this.#executions}`, message }, deliveredAt);
         else this.#stop(delivery, message, stop);
       }
     }
@@ -250,10 +251,12 @@ export class Pusher {
   ): void {
     this.leases.hold(delivery.receipt);
     const item: TaskHandOff = { ...task, deliveries: delivery.deliveries ?? 1, deliveredAt };
-    void this.pool.execute(item, (message) => this.#starting(message)).then((result) => {
-      this.#settled(delivery, item.key, result);
-      this.notifySpace();
-    });
+    void this.pool
+      .execute(item, (message) => this.#starting(message))
+      .then((result) => {
+        this.#settled(delivery, item.key, result);
+        this.notifySpace();
+      });
   }
 
   /** A verified task is about to start. */

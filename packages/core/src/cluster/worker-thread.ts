@@ -144,7 +144,8 @@ export default async function run(job: WorkerJob): Promise<WorkerOutcome | Batch
 
 /** One execution of a batch: not started when it expired while it waited; traced when its message carries a trace. */
 async function runExecution(job: ExecuteJob, message: TaskMessage): Promise<WorkerOutcome> {
-  if (message.expiresAt !== undefined && Date.now() > message.expiresAt) return stoppedOutcome('expired', message.expiresAt);
+  if (message.expiresAt !== undefined && Date.now() > message.expiresAt)
+    return stoppedOutcome('expired', message.expiresAt);
   // Only jobs whose task carries a trace context pay for a span (and load OpenTelemetry at all).
   if (job.trace === undefined) return execute(job);
   return (await loadTracing()).traceExecution(job, () => execute(job));
