@@ -9,15 +9,20 @@ const PRUNE_EVERY_MS = 1000;
 
 /**
  * The result queue (RQ) and its consumer: finished tasks are saved and
- * acknowledged in batches. When the store or broker is down, the batch stays
- * queued and is retried with backoff, so no result is dropped and nothing is
- * acknowledged before it is saved.
+ * acknowledged in batches. A saved batch is acknowledged in the background
+ * while the next one is saved (one acknowledgement in flight at a time). When
+ * the store or broker is down, the batch stays queued and is retried with
+ * backoff, so no result is dropped and nothing is acknowledged before it is
+ * saved.
  */
 export class Monitor {
   readonly #queue: FinishedTask[] = [];
-  /** Receipts of saved tasks whose acknowledgement failed; retried before the next batch. */
+  /** Receipts of saved tasks not yet acknowledged (waiting for the acknowledgement in flight, or its retry). */
   readonly #pendingAcks: string[] = [];
   #flushing: Promise<void> | null = null;
+  #acking: Promise<void> | null = null;
+  #ackRetry: NodeJS.Timeout | null = null;
+  #ackBackoffMs = 0;
   #backoffMs = 0;
   #lastPrune = 0;
   #pruneDue = false;
@@ -56,16 +61,26 @@ export class Monitor {
     const dropped = this.#queue.length;
     this.#queue.length = 0;
     this.#pendingAcks.length = 0;
+    if (this.#ackRetry) clearTimeout(this.#ackRetry);
     for (const wake of this.#idleWaiters.splice(0)) wake();
     return dropped;
   }
 
   /** Resolves when everything pushed so far is saved and acknowledged. */
   async drain(): Promise<void> {
-    while (this.#queue.length > 0 || this.#pendingAcks.length > 0 || this.#flushing) {
-      await new Promise<void>((resolve) => this.#idleWaiters.push(resolve));
-    }
+    while (!this.#idle) await new Promise<void>((resolve) => this.#idleWaiters.push(resolve));
     await this.#maybePrune(true);
+  }
+
+  get #idle(): boolean {
+    return (
+      this.#abandoned ||
+      (this.#queue.length === 0 && this.#pendingAcks.length === 0 && this.#flushing === null && this.#acking === null)
+    );
+  }
+
+  #wakeIfIdle(): void {
+    if (this.#idle) for (const wake of this.#idleWaiters.splice(0)) wake();
   }
 
   #schedule(): void {
@@ -73,20 +88,51 @@ export class Monitor {
     this.#flushing = this.#loop().finally(() => {
       this.#flushing = null;
       if (this.#queue.length > 0) this.#schedule();
-      else for (const wake of this.#idleWaiters.splice(0)) wake();
+      else this.#wakeIfIdle();
     });
+  }
+
+  /**
+   * Acknowledges saved results in the background, one call at a time, while the monitor saves the next batch.
+   * A failed call keeps its receipts and is retried with backoff; the saves go on (they never wait for it).
+   */
+  #acknowledgeSaved(): void {
+    if (this.#acking !== null || this.#ackRetry !== null || this.#pendingAcks.length === 0 || this.#abandoned) return;
+    const receipts = this.#pendingAcks.splice(0);
+    this.#acking = this.broker
+      .acknowledgeMany(receipts)
+      .then(
+        () => {
+          this.#ackBackoffMs = 0;
+        },
+        (error: unknown) => {
+          if (this.#abandoned) return;
+          this.#pendingAcks.unshift(...receipts);
+          this.#ackBackoffMs = Math.min(Math.max(this.#ackBackoffMs * 2, 100), 5000);
+          this.#backOffLog(0, this.#ackBackoffMs, error);
+        },
+      )
+      .finally(() => {
+        this.#acking = null;
+        if (this.#ackBackoffMs > 0 && this.#pendingAcks.length > 0) {
+          this.#ackRetry = setTimeout(() => {
+            this.#ackRetry = null;
+            this.#acknowledgeSaved();
+          }, this.#ackBackoffMs);
+        } else this.#acknowledgeSaved();
+        this.#wakeIfIdle();
+      });
   }
 
   async #loop(): Promise<void> {
     // Yield once so results that finish together are saved together.
     await new Promise((resolve) => setImmediate(resolve));
-    while (!this.#abandoned && (this.#queue.length > 0 || this.#pendingAcks.length > 0)) {
+    while (!this.#abandoned && this.#queue.length > 0) {
       if (this.#backoffMs > 0) await new Promise((resolve) => setTimeout(resolve, this.#backoffMs));
       if (this.#abandoned) return;
       const batch = this.#queue.slice(0, MAX_BATCH);
       let finished: { count: number; acknowledged: string[] };
       try {
-        await this.#acknowledgePending();
         finished = { count: batch.length, acknowledged: (await this.finisher.finish(batch)).acknowledged };
       } catch (error) {
         if (this.#abandoned) return;
@@ -105,6 +151,7 @@ export class Monitor {
       // Saved: from here on a failure only delays the acknowledgement, it never repeats the save.
       const done = this.#queue.splice(0, finished.count);
       this.#pendingAcks.push(...finished.acknowledged);
+      this.#acknowledgeSaved();
       for (const item of done) {
         if (item.receipt !== undefined) this.leases.release(item.receipt);
         if (item.outcome.ok) this.processed++;
@@ -113,23 +160,21 @@ export class Monitor {
       }
       this.#backoffMs = 0;
       this.onSaved();
-      try {
-        await this.#acknowledgePending();
-        await this.#maybePrune(false);
-      } catch (error) {
-        if (this.#abandoned) return;
-        this.#backOff(0, error);
-      }
+      await this.#maybePrune(false);
     }
   }
 
   #backOff(tasks: number, error: unknown): void {
     this.#backoffMs = Math.min(Math.max(this.#backoffMs * 2, 100), 5000);
+    this.#backOffLog(tasks, this.#backoffMs, error);
+  }
+
+  #backOffLog(tasks: number, retryInMs: number, error: unknown): void {
     this.logger.error(
       tasks > 0 ? 'could not save results; retrying' : 'could not acknowledge saved results; retrying',
       {
         tasks,
-        retryInMs: this.#backoffMs,
+        retryInMs,
         code: (error as { code?: string }).code,
         error: (error as Error).message,
       },
@@ -169,12 +214,6 @@ export class Monitor {
       count++;
     }
     return { count, acknowledged };
-  }
-
-  async #acknowledgePending(): Promise<void> {
-    if (this.#pendingAcks.length === 0) return;
-    await this.broker.acknowledgeMany(this.#pendingAcks);
-    this.#pendingAcks.length = 0;
   }
 
   async #maybePrune(force: boolean): Promise<void> {

@@ -58,6 +58,9 @@ const MAX_OUTAGE_BACKOFF_MS = 10_000;
 export class Pusher {
   #spaceWaiter: (() => void) | null = null;
   #executions = 0;
+  /** The pulled batch being accepted (its replay check in flight), and how many deliveries it holds. */
+  #acceptance: Promise<void> = Promise.resolve();
+  #accepting = 0;
   readonly #rejections: Rejection[] = [];
   #rejecting: Promise<void> = Promise.resolve();
   rejected = 0;
@@ -80,10 +83,19 @@ export class Pusher {
 
   get capacity(): number {
     const { queueLimit, workers, concurrency } = this.runtime.config;
-    return queueLimit + workers * concurrency - this.pool.size - this.monitor.size;
+    return queueLimit + workers * concurrency - this.pool.size - this.monitor.size - this.#accepting;
   }
 
   async run(signal: AbortSignal): Promise<void> {
+    try {
+      await this.#pull(signal);
+    } finally {
+      // Whatever was pulled reaches the pool before the pusher stops.
+      await this.#acceptance;
+    }
+  }
+
+  async #pull(signal: AbortSignal): Promise<void> {
     const { broker, config, logger } = this.runtime;
     let backoffMs = 0;
     while (!signal.aborted) {
@@ -129,7 +141,20 @@ export class Pusher {
         await sleep(backoffMs, signal);
         continue;
       }
-      if (deliveries.length > 0) await this.#acceptBatch(deliveries, Date.now());
+      if (deliveries.length > 0) {
+        // The replay check of this batch overlaps the next claim; batches still reach the pool in order.
+        await this.#acceptance;
+        this.#acceptance = this.#accept(deliveries, Date.now());
+      }
+    }
+  }
+
+  async #accept(deliveries: readonly Delivery[], deliveredAt: number): Promise<void> {
+    this.#accepting += deliveries.length;
+    try {
+      await this.#acceptBatch(deliveries, deliveredAt);
+    } finally {
+      this.#accepting -= deliveries.length;
     }
   }
 
