@@ -119,6 +119,14 @@ describe('a cluster on the memory broker with real worker threads', () => {
     expect(cluster?.stat()?.rejected).toBe(6);
   });
 
+  it('gives a task whole-number arguments as small integers even beside fractions (fast arithmetic)', async () => {
+    // JSON.parse reads [27, 1.5] into an array of doubles; a task doing arithmetic on 27 then runs several times
+    // slower. The worker normalises the arguments it decoded (structured cloning did this before threads decoded).
+    const q = await start();
+    const id = await q.enqueue('smallIntegers', [27, 1.5, 2 ** 40]);
+    expect(await q.result(id, { wait: 10_000 })).toEqual([true, false, false]);
+  });
+
   it('returns falsy results as results', async () => {
     const q = await start();
     for (const [kind, value] of [
