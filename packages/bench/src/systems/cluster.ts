@@ -18,6 +18,11 @@ export interface ClusterProcessOptions {
   saveLimit: number;
   /** Report every this many ms (a `tick` line with counts and RSS). */
   tickMs: number;
+  /**
+   * Enqueue → start latencies kept for the result (default 1,000,000). The soak keeps none: a million kept
+   * latencies would grow the very RSS it measures by several MB.
+   */
+  keepLatencies?: number;
 }
 
 /** What a cluster process prints, one JSON object a line. */
@@ -66,11 +71,12 @@ export async function runClusterProcess(options: ClusterProcessOptions): Promise
   let lastDone = 0;
   let peakRss = process.memoryUsage.rss();
   const latencies: number[] = [];
+  const keepLatencies = options.keepLatencies ?? 1_000_000;
   q.on('postExecute', (record: TaskRecord, job) => {
     const started = Number(JSON.parse(record.result ?? 'NaN'));
     if (record.success && Number.isFinite(started)) {
       if (firstStart === null || started < firstStart) firstStart = started;
-      if (latencies.length < 1_000_000) latencies.push(started - Number(job.args.at(-1)));
+      if (latencies.length < keepLatencies) latencies.push(started - Number(job.args.at(-1)));
     }
     done++;
     lastDone = hrnow();

@@ -144,7 +144,7 @@ export interface SoakOptions extends BenchOptions {
 export async function runSoakTarget(options: SoakOptions, log: (line: string) => void): Promise<BenchSummary> {
   const { url, cleanup } = place('redis', options);
   const q = enqueueClient(url, url);
-  const cluster = spawnCluster(clusterConfig(url, options, options.saveLimit, 250));
+  const cluster = spawnCluster({ ...clusterConfig(url, options, options.saveLimit, 250), keepLatencies: 0 });
   const samples: (RssSample & { at: number })[] = [];
   const redisUrl = options.url.startsWith('redis') ? options.url : 'redis://127.0.0.1:6379';
   try {
