@@ -115,20 +115,23 @@ describe('stopping a cluster', () => {
     expect(linesOf(runs)).toEqual(['neighbour', 'neighbour']);
   });
 
-  it('runs the tasks still waiting in a killed thread elsewhere, without costing them an attempt', async () => {
-    // Two at a time per thread: a batch of two runs beside the spinner, the next batch waits in the thread.
+  it('runs the tasks handed to a killed thread that had not started elsewhere, without costing them an attempt', async () => {
+    const runs = tempFile();
+    // Two at a time per thread, claimed in one batch before the cluster starts: [beside, spin] go to the thread
+    // together and start; the next pair is handed to it too but never starts (the spinner blocks the thread).
     client = makeClient({ workers: 1, concurrency: 2, bulk: 8, maxAttempts: 1 });
-    cluster = await client.cluster({ handleSignals: false }).start();
-    const [spin, beside, ...waiting] = await client.enqueueMany([
+    const [beside, spin, ...waiting] = await client.enqueueMany([
+      { task: 'countRun', args: [runs, 'beside', 3000] },
       { task: 'spin', options: { timeout: 0.3 } },
-      ...Array.from({ length: 7 }, (_, i) => ({ task: 'add', args: [i, 1] })),
+      ...Array.from({ length: 6 }, (_, i) => ({ task: 'add', args: [i, 1] })),
     ]);
+    cluster = await client.cluster({ handleSignals: false }).start();
     expect((await client.fetch(spin!, { wait: 10_000 }))?.error?.code).toBe('TASKQ_TASK_TIMEOUT');
-    // Started beside the spinner when its thread was terminated: lost, and with maxAttempts 1 that is final.
+    // Running beside the spinner when its thread was terminated: lost, and with maxAttempts 1 that is final.
     expect((await client.fetch(beside!, { wait: 10_000 }))?.error?.code).toBe('TASKQ_WORKER_LOST');
     const records = await Promise.all(waiting.map((id) => client!.fetch(id, { wait: 10_000 })));
     expect(records.map((r) => [r?.success, r?.attemptCount, r?.result])).toEqual(
-      Array.from({ length: 6 }, (_, i) => [true, 1, i + 2]),
+      Array.from({ length: 6 }, (_, i) => [true, 1, i + 1]),
     );
   });
 });

@@ -110,8 +110,8 @@ export interface WorkerOutcome {
   /** Not run to its end on purpose: cancelled (while waiting or running) or expired before it started. Final. */
   stopped?: 'cancelled' | 'expired';
   /**
-   * What the task reported with `progress()`/`log()`, complete: the live reports travel on another port and may
-   * arrive after the outcome, so the record takes this copy.
+   * What the task reported with `progress()`/`log()`, complete: the live reports are throttled on their way to the
+   * store, so the record takes this copy.
    */
   meta?: TaskMeta;
   startedAt: number;

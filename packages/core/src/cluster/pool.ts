@@ -436,6 +436,8 @@ export class WorkerPool {
     this.#cancelChannel.close();
     for (const entry of this.#pending.splice(0)) this.#finish(entry, { kind: 'aborted' });
     await this.#piscina.destroy();
+    // Answered batches whose outcomes were still on the threads' ports: those outcomes will not come now.
+    for (const entry of [...this.#entries.values()]) this.#finish(entry, { kind: 'aborted' });
   }
 
   #onMessage(message: WorkerMessage): void {

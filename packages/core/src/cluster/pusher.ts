@@ -155,6 +155,8 @@ export class Pusher {
       await this.#acceptBatch(deliveries, deliveredAt);
     } finally {
       this.#accepting -= deliveries.length;
+      // Replays and rejections never enter the pool: their space is free now.
+      this.notifySpace();
     }
   }
 
@@ -304,7 +306,7 @@ export class Pusher {
       case 'done': {
         const { message, outcome } = result;
         if (outcome.stopped === 'expired') this.#emitStopped(message, 'expired');
-        // The thread's copy of progress and logs is complete; live reports (another port) may still be on their way.
+        // The thread's copy of progress and logs is complete: the live keeper drops what it still holds for this run.
         // Only executions that reported anything pay for this.
         if (outcome.meta !== undefined) this.control.progress.finished(key);
         this.monitor.push({ message, receipt: delivery.receipt, outcome, meta: outcome.meta });
