@@ -91,4 +91,21 @@ describe('a worker thread running batches', () => {
     const refused = posted.flatMap((m) => (m.taskq === 'outcomes' ? m.refused : []));
     expect(refused).toEqual(['d', 'e']);
   });
+
+  it('turns a failure of the execution itself into a failed outcome, so its batch still finishes', async () => {
+    const posted: WorkerMessage[] = [];
+    const runner = new BatchRunner({
+      threadId: 1,
+      concurrency: 2,
+      decode: message,
+      peekTaskId: () => null,
+      toJob: (m, i) => executeJobOf(m, i, { timeoutMs: null, cluster: 'test' }),
+      execute: () => Promise.reject(new Error('tracing did not load')),
+      post: (m) => posted.push(m),
+      mayStart: () => true,
+    });
+    await runner.run({ kind: 'batch', items: [item('a')] });
+    const outcomes = posted.flatMap((m) => (m.taskq === 'outcomes' ? m.outcomes : []));
+    expect(outcomes).toMatchObject([['a', { ok: false, error: { message: 'tracing did not load' } }]]);
+  });
 });

@@ -96,13 +96,21 @@ export class BatchRunner {
   }
 
   #start(execution: Execution): void {
-    void this.deps.execute(execution.job, execution.message).then((outcome) => {
-      this.#running--;
-      this.#outcomes.push([execution.job.key, outcome]);
-      this.#fillSlots(this.#starting);
-      execution.done();
-      this.#queueFlush();
-    });
+    const { deps } = this;
+    void deps
+      .execute(execution.job, execution.message)
+      // execute() turns task errors into outcomes; this is for its own failures (a tracing module that fails to load).
+      .catch((error: unknown): WorkerOutcome => {
+        const now = Date.now();
+        return { ok: false, error: toErrorInfo(error), startedAt: now, stoppedAt: now, threadId: deps.threadId };
+      })
+      .then((outcome) => {
+        this.#running--;
+        this.#outcomes.push([execution.job.key, outcome]);
+        this.#fillSlots(this.#starting);
+        execution.done();
+        this.#queueFlush();
+      });
   }
 
   /**
