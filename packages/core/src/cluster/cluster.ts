@@ -131,14 +131,13 @@ export class Cluster {
       logger,
       onProgress: (update) => progress.update(update),
       cancels: {
-        matches: (job) =>
-          control.isCancelled({ id: job.id, name: job.name, group: job.group, enqueuedAt: job.enqueuedAt }),
-        cancelled: (job) => {
-          logger.info('cancelling a running task', { id: job.id, name: job.name, func: job.func });
+        matches: (task) => control.isCancelled(task),
+        cancelled: (task) => {
+          logger.info('cancelling a running task', { id: task.id, name: task.name, func: task.func });
           events.emit('taskStopped', {
-            taskId: job.id,
-            name: job.name,
-            func: job.func,
+            taskId: task.id,
+            name: task.name,
+            func: task.func,
             reason: 'cancelled',
             running: true,
           });

@@ -38,7 +38,7 @@ export interface RejectedHandOff {
   claimedId: string | null;
 }
 
-/** The execution a thread runs, built from a verified message (also what tracing and cancel matching read). */
+/** The execution a thread runs, built from a verified message (also what tracing reads). */
 export interface ExecuteJob {
   kind: 'execute';
   /** Unique per execution, so start reports match the right run. */
@@ -146,7 +146,7 @@ export type WorkerMessage =
       refused: string[];
     }
   /** A task with a timeout started (its clock runs from `at`). */
-  | { taskq: 'started'; key: string; threadId: number; at: number }
+  | { taskq: 'started'; key: string; threadId: number; at: number; timeoutMs: number }
   | { taskq: 'memory'; threadId: number; heapUsedBytes: number; heapTotalBytes: number }
   /** A running task called `progress(value)` (already checked and bounded in the thread). */
   | { taskq: 'progress'; key: string; taskId: string; value: unknown }

@@ -10,11 +10,9 @@ import type { CodecRecipe } from '../signing/package-codec.js';
 import type { ThreadMemory } from '../stats/cluster-stat.js';
 import type { TaskMessage } from '../task/task.js';
 import {
-  executeJobOf,
   type BatchAnswer,
   type BatchJob,
   type CancelNotice,
-  type ExecuteJob,
   type ExecutionDefaults,
   type HookJob,
   type TaskHandOff,
@@ -40,10 +38,10 @@ export interface WorkerPoolOptions {
   /** Receives running tasks' `progress()` and `log()` calls. */
   onProgress?: (update: ProgressUpdate) => void;
   /**
-   * Which executions cancel marks name, and what to do when one is cancelled while in the pool: checked by
-   * {@link WorkerPool.applyCancels} and for every execution a thread reports it decoded.
+   * Which tasks cancel marks name, and what to do when one is cancelled while in the pool: checked by
+   * {@link WorkerPool.applyCancels} and for every task a thread reports it decoded.
    */
-  cancels?: { matches(job: ExecuteJob): boolean; cancelled(job: ExecuteJob): void };
+  cancels?: { matches(task: TaskMessage): boolean; cancelled(task: TaskMessage): void };
 }
 
 /** How long a task may ignore its aborted signal before its thread is terminated. */
@@ -71,9 +69,10 @@ export type PoolResult =
 
 interface Entry {
   item: TaskHandOff;
-  /** The verified message and its execution, once known (decoded by the main thread, or reported by a thread). */
+  /** The verified message, once known (decoded by the main thread, or reported by a thread). */
   message: TaskMessage | null;
-  job: ExecuteJob | null;
+  /** Its timeout in ms, reported by its thread when a task with a timeout starts. */
+  timeoutMs: number | null;
   onAccepted: ((message: TaskMessage) => void) | undefined;
   /** In a batch sent to a thread (not waiting here). */
   handed: boolean;
@@ -191,7 +190,7 @@ export class WorkerPool {
       const entry: Entry = {
         item,
         message: null,
-        job: null,
+        timeoutMs: null,
         onAccepted,
         handed: false,
         answered: false,
@@ -324,12 +323,11 @@ export class WorkerPool {
   /** The message is known and verified: matched against cancel marks, announced, ready to run. */
   #accept(entry: Entry, message: TaskMessage): void {
     entry.message = message;
-    entry.job = executeJobOf(message, entry.item, this.#options.defaults);
     const onAccepted = entry.onAccepted;
     entry.onAccepted = undefined;
     onAccepted?.(message);
     const cancels = this.#options.cancels;
-    if (cancels?.matches(entry.job)) this.#cancelEntry(entry, cancels);
+    if (cancels?.matches(message)) this.#cancelEntry(entry, message, cancels);
   }
 
   /**
@@ -342,21 +340,21 @@ export class WorkerPool {
     const cancels = this.#options.cancels;
     if (cancels === undefined) return;
     for (const entry of [...this.#entries.values()]) {
-      if (!entry.cancelled && entry.job !== null && cancels.matches(entry.job)) this.#cancelEntry(entry, cancels);
+      const task = entry.message;
+      if (!entry.cancelled && task !== null && cancels.matches(task)) this.#cancelEntry(entry, task, cancels);
     }
   }
 
-  #cancelEntry(entry: Entry, cancels: NonNullable<WorkerPoolOptions['cancels']>): void {
-    const job = entry.job as ExecuteJob;
+  #cancelEntry(entry: Entry, task: TaskMessage, cancels: NonNullable<WorkerPoolOptions['cancels']>): void {
     entry.cancelled = true;
-    cancels.cancelled(job);
+    cancels.cancelled(task);
     if (!entry.handed) {
       // Still waiting here: it never reaches a thread.
       this.#pending = this.#pending.filter((e) => e !== entry);
       this.#finishAs(entry, { ...stoppedOutcome('cancelled'), threadId: -1 });
       return;
     }
-    this.#cancelChannel.postMessage({ key: job.key } satisfies CancelNotice);
+    this.#cancelChannel.postMessage({ key: entry.item.key } satisfies CancelNotice);
     // A task with a timeout reported its thread when it started: no need to wait for the confirmation.
     if (entry.threadId !== null && entry.started) this.#armCancelKill(entry);
   }
@@ -366,8 +364,8 @@ export class WorkerPool {
     entry.killTimer = setTimeout(() => {
       if (!this.#isOpen(entry) || entry.threadId === null) return;
       this.#options.logger.warn('cancelled task did not stop: terminating its worker thread', {
-        task: entry.job?.name,
-        func: entry.job?.func,
+        task: entry.message?.name,
+        func: entry.message?.func,
         thread: entry.threadId,
       });
       this.#terminate(entry.threadId, 'timeout');
@@ -449,7 +447,7 @@ export class WorkerPool {
         this.#onOutcomes(message);
         break;
       case 'started':
-        this.#onStarted(message.key, message.threadId, message.at);
+        this.#onStarted(message.key, message.threadId, message.at, message.timeoutMs);
         break;
       case 'memory':
         this.#memory.set(message.threadId, { ...message, at: Date.now() });
@@ -540,33 +538,28 @@ export class WorkerPool {
     }
   }
 
-  #onStarted(key: string, threadId: number, at: number): void {
+  #onStarted(key: string, threadId: number, at: number, timeoutMs: number): void {
     const entry = this.#entries.get(key);
-    if (entry === undefined || entry.job === null) return; // its result arrived first
+    if (entry === undefined) return; // its result arrived first
     entry.threadId = threadId;
     entry.startedAt = at;
-    if (entry.job.timeoutMs !== null) {
-      // The clock starts when the task starts; measured from the main thread's receipt for safety.
-      const remaining = Math.max(0, at + entry.job.timeoutMs - Date.now());
-      entry.killTimer = setTimeout(() => this.#kill(entry), remaining + HARD_KILL_GRACE_MS);
-    }
+    entry.timeoutMs = timeoutMs;
+    // The clock starts when the task starts; measured from the main thread's receipt for safety.
+    const remaining = Math.max(0, at + timeoutMs - Date.now());
+    entry.killTimer = setTimeout(() => this.#kill(entry), remaining + HARD_KILL_GRACE_MS);
   }
 
   #kill(entry: Entry): void {
     entry.timedOut = true;
-    const job = entry.job as ExecuteJob;
+    const task = entry.message as TaskMessage; // a thread reports a message before it starts it
+    const seconds = (entry.timeoutMs ?? 0) / 1000;
     this.#options.logger.warn('task timed out: terminating its worker thread', {
-      task: job.name,
-      func: job.func,
-      timeout: (job.timeoutMs ?? 0) / 1000,
+      task: task.name,
+      func: task.func,
+      timeout: seconds,
       thread: entry.threadId,
     });
-    this.#options.events.emit('timeout', {
-      taskId: job.id,
-      name: job.name,
-      func: job.func,
-      seconds: (job.timeoutMs ?? 0) / 1000,
-    });
+    this.#options.events.emit('timeout', { taskId: task.id, name: task.name, func: task.func, seconds });
     // The thread's other tasks are rejected by Piscina and come back as lost (see #lostOutcome).
     if (entry.threadId !== null) this.#terminate(entry.threadId, 'timeout');
   }
@@ -631,7 +624,7 @@ export class WorkerPool {
   }
 
   #timeoutOutcome(entry: Entry): ExecutionOutcome {
-    const seconds = (entry.job?.timeoutMs ?? 0) / 1000;
+    const seconds = (entry.timeoutMs ?? 0) / 1000;
     const error = new TaskqError(ErrorCodes.TASK_TIMEOUT, `Task exceeded its timeout of ${seconds} s and was stopped.`);
     return {
       ok: false,

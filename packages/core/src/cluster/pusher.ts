@@ -183,22 +183,28 @@ export class Pusher {
     }
     const { codec } = this.runtime;
     const claimed = deliveries.map((delivery) => codec.peekTaskId(delivery.payload));
-    const states = await this.#statesOf(claimed.filter((id): id is string => id !== null));
+    const asked = claimed.filter((id): id is string => id !== null);
+    const states = await this.#statesOf(asked);
     const inspect: Delivery[] = [];
     deliveries.forEach((delivery, i) => {
       const id = claimed[i] as string | null;
       if (id === null || states.has(id)) inspect.push(delivery);
       else this.#handOff(delivery, { key: `${id}:${++this.#executions}`, payload: delivery.payload }, deliveredAt);
     });
-    if (inspect.length > 0) await this.#inspect(inspect, deliveredAt);
+    if (inspect.length > 0) await this.#inspect(inspect, deliveredAt, { asked: new Set(asked), states });
   }
 
   /**
    * Verifies and decodes packages here, then: packages that fail are rejected together (one save, one
    * acknowledgement); packages whose task already has a final record are replays and are acknowledged without
-   * running (one store lookup); cancelled and expired ones are saved as such; the rest go to the pool.
+   * running (one store lookup, for the ids `known` did not already ask about); cancelled and expired ones are saved
+   * as such; the rest go to the pool.
    */
-  async #inspect(deliveries: readonly Delivery[], deliveredAt: number): Promise<void> {
+  async #inspect(
+    deliveries: readonly Delivery[],
+    deliveredAt: number,
+    known: { asked: ReadonlySet<string>; states: Map<string, TaskState> } = { asked: new Set(), states: new Map() },
+  ): Promise<void> {
     const { codec } = this.runtime;
     const accepted: { delivery: Delivery; message: TaskMessage }[] = [];
     const rejected: Rejection[] = [];
@@ -209,10 +215,8 @@ export class Pusher {
         rejected.push({ delivery, error: toErrorInfo(error), claimedId: codec.peekTaskId(delivery.payload) });
       }
     }
-    const states = await this.#statesOf([
-      ...accepted.map((a) => a.message.id),
-      ...rejected.flatMap((r) => (r.claimedId === null ? [] : [r.claimedId])),
-    ]);
+    const unasked = accepted.map((a) => a.message.id).filter((id) => !known.asked.has(id));
+    const states = unasked.length === 0 ? known.states : new Map([...known.states, ...(await this.#statesOf(unasked))]);
     const replays: { delivery: Delivery; message: TaskMessage }[] = [];
     for (const item of accepted) {
       const { delivery, message } = item;
@@ -246,14 +250,7 @@ export class Pusher {
     if (message.expiresAt !== undefined && Date.now() > message.expiresAt) return 'expired';
     const { view } = this.control;
     if (!view.hasCancels) return null;
-    return view.isCancelled({
-      id: message.id,
-      name: message.name,
-      group: message.group,
-      enqueuedAt: message.enqueuedAt,
-    })
-      ? 'cancelled'
-      : null;
+    return view.isCancelled(message) ? 'cancelled' : null;
   }
 
   /** Finishes a task that must not run: its record is saved (cancelled/expired), its hook runs, it is acknowledged. */

@@ -158,7 +158,8 @@ async function execute(job: ExecuteJob): Promise<WorkerOutcome> {
     return failure(startedAt, error, true);
   }
   // The timeout clock starts now; only tasks with a timeout need the main thread to know.
-  if (job.timeoutMs !== null) post({ taskq: 'started', key: job.key, threadId, at: startedAt });
+  if (job.timeoutMs !== null)
+    post({ taskq: 'started', key: job.key, threadId, at: startedAt, timeoutMs: job.timeoutMs });
   const controller = new AbortController();
   const timer =
     job.timeoutMs === null

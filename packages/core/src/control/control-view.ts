@@ -6,7 +6,7 @@ import { CONTROL_NAMESPACE, markTime, parseControlKey } from './keys.js';
 export interface CancellableTask {
   id: string;
   name: string;
-  group: string | null | undefined;
+  group?: string | null | undefined;
   enqueuedAt: number;
 }
 
